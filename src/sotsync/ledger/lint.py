@@ -301,7 +301,8 @@ def _entries(ledger: Ledger, out: _Collector) -> None:
 def out_of_order(entries: Iterable[Entry], newest_first: bool) -> Iterator[Entry]:
     """Entries outside the longest correctly ordered run (so one misplaced entry is one finding)."""
     items = list(entries)
-    keys = [e.key if newest_first else tuple(-k for k in e.key) for e in items]
+    # A -1 sentinel makes BUILD-009.1 sort above BUILD-009 even after negation.
+    keys = [(*e.key, -1) if newest_first else tuple(-k for k in (*e.key, -1)) for e in items]
     # Longest non-increasing subsequence, O(n log n), via patience sorting on negated keys.
     tails: list[tuple[int, ...]] = []
     tail_index: list[int] = []

@@ -1,0 +1,73 @@
+"""Throughput of ``scan_blocks`` against ``reference_blocks`` (markdown-it-py).
+
+Usage: ``.venv/bin/python benchmarks/bench_scan.py [--times 20] [--ledger-mb 50]``.  Prints MB/s of
+both on the corpus concatenated ``--times`` times, the ratio, and, when ``benchmarks/genledger.py``
+is importable, the scanner's MB/s on a generated ledger.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sotsync.ledger.blocks import split_lines
+from sotsync.ledger.mdref import reference_blocks
+from sotsync.ledger.scan import scan_blocks
+
+CORPUS = Path("/work/shared/corpus/autopack")
+NAMES = ["ARCHITECTURE_DECISIONS.md", "BUILD_HISTORY.md", "DEBUG_LOG.md"]
+
+
+def _read(path: Path) -> str:
+    with open(path, encoding="utf-8", newline="") as f:
+        return f.read()
+
+
+def _best(fn: Callable[[], object], repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--times", type=int, default=20)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--ledger-mb", type=float, default=50.0)
+    args = ap.parse_args()
+
+    text = "".join(_read(CORPUS / n) for n in NAMES)
+    text *= args.times
+    mb = len(text.encode()) / 1e6
+    lines = split_lines(text)
+    fast = mb / _best(lambda: scan_blocks(lines), args.repeat)
+    ref = mb / _best(lambda: reference_blocks(text), 1)
+    print(
+        f"corpus x{args.times} ({mb:.1f} MB): scan_blocks {fast:.1f} MB/s, "
+        f"reference_blocks {ref:.1f} MB/s, ratio {fast / ref:.1f}x"
+    )
+    split = mb / _best(lambda: split_lines(text), args.repeat)
+    print(f"  (split_lines alone: {split:.1f} MB/s)")
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        from genledger import generate_ledger  # type: ignore[import-not-found]
+    except ImportError:
+        print("benchmarks/genledger.py not available: generated ledger skipped")
+        return
+    for crlf in (False, True):
+        data = generate_ledger(int(args.ledger_mb * 1e6), seed=0, crlf=crlf).decode("utf-8")
+        gmb = len(data.encode()) / 1e6
+        glines = split_lines(data)
+        speed = gmb / _best(lambda: scan_blocks(glines), args.repeat)  # noqa: B023
+        print(f"generated ledger ({gmb:.1f} MB, crlf={crlf}): scan_blocks {speed:.1f} MB/s")
+
+
+if __name__ == "__main__":
+    main()

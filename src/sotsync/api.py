@@ -1,0 +1,394 @@
+"""One function per user verb: lint, fix, inspect, new, init.
+
+This layer joins the pieces below it (config, files, git, locks, the ledger engine) and returns
+values for the CLI to render.  It never prints, exits or reads argv.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sotsync import fsio, gitrepo
+from sotsync.config import Config, LedgerSpec, Workspace, resolve_ledgers, write_config
+from sotsync.errors import ConfigError, LedgerError, UsageError
+from sotsync.ledger import fix as fixer
+from sotsync.ledger.lint import BY_CODE, lint_ledger
+from sotsync.ledger.new import add_entry, next_id
+from sotsync.ledger.parse import Ledger, line_ending_counts, parse_ledger
+from sotsync.locking import workspace_lock
+from sotsync.models import Finding, severity_rank
+
+BINARY_SNIFF = 8000
+BASELINE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LintReport:
+    """Findings that remain after ``--select``/``--ignore``/baseline filtering."""
+
+    findings: tuple[Finding, ...]
+    ledgers: tuple[str, ...]
+    suppressed: int
+
+    def failing(self, fail_on: str) -> list[Finding]:
+        if fail_on == "never":
+            return []
+        rank = severity_rank(fail_on)
+        return [f for f in self.findings if severity_rank(f.severity) >= rank]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def ledger_specs(config: Config, selectors: Sequence[str]) -> tuple[LedgerSpec, ...]:
+    """The ledgers to work on; with zero config, default ledgers that do not exist are skipped."""
+    specs = resolve_ledgers(config, selectors)
+    root = config.workspace.root
+    if selectors or config.source is not None:
+        for spec in specs:
+            if not (root / spec.path).exists():
+                raise LedgerError(
+                    f"ledger '{spec.name}' ({spec.path}, from {config.source_name}) does not exist",
+                    hint="create it with `sotsync init` or correct its path in the configuration",
+                )
+        return specs
+    present = tuple(s for s in specs if (root / s.path).exists())
+    if not present:
+        raise ConfigError(
+            f"no ledgers found in {root} (looked for "
+            + ", ".join(s.path for s in specs) + ")",
+            hint="run `sotsync init` to create them, or configure [tool.sotsync] ledgers",
+        )
+    return present
+
+
+def load_ledger(ws: Workspace, spec: LedgerSpec) -> Ledger:
+    """Read and parse one ledger; binary files are refused with a clear error."""
+    data = fsio.read_ledger_bytes(ws.root / spec.path, spec.path)
+    nul = data.find(b"\0", 0, BINARY_SNIFF)
+    if nul >= 0:
+        raise LedgerError(
+            f"{spec.path} looks like a binary file (NUL byte at offset {nul}), not a ledger",
+            hint="point the ledger configuration at the Markdown file",
+        )
+    return parse_ledger(data, spec.path, spec.prefix)
+
+
+def _eol_rules(ws: Workspace, specs: Sequence[LedgerSpec]) -> dict[str, str | None]:
+    if ws.git_root is None:
+        return {}
+    return gitrepo.eol_attribute(ws, [s.path for s in specs])
+
+
+# --------------------------------------------------------------------------- lint
+
+
+def lint(
+    config: Config,
+    selectors: Sequence[str] = (),
+    select: Sequence[str] = (),
+    ignore: Sequence[str] = (),
+    baseline: Path | None = None,
+    new_since: str | None = None,
+) -> LintReport:
+    """Lint the chosen ledgers; keep only new findings when a baseline or revision is given."""
+    ws = config.workspace
+    _check_codes([*select, *ignore])
+    specs = ledger_specs(config, selectors)
+    eol = _eol_rules(ws, specs)
+    findings: list[Finding] = []
+    for spec in specs:
+        ledger = load_ledger(ws, spec)
+        found = lint_ledger(ledger, eol.get(spec.path), spec.order == "newest-first")
+        if new_since is not None:
+            found = _only_new(found, _findings_at(ws, spec, new_since, eol.get(spec.path)))
+        findings.extend(found)
+    total = len(findings)
+    if baseline is not None:
+        findings = _only_new(findings, read_baseline(baseline))
+    findings = [f for f in findings if _selected(f.code, select, ignore)]
+    suppressed = total - len(findings)
+    return LintReport(tuple(findings), tuple(s.path for s in specs), suppressed)
+
+
+def _check_codes(codes: Sequence[str]) -> None:
+    for code in codes:
+        if not any(known.startswith(code) for known in BY_CODE):
+            raise UsageError(f"unknown finding code {code!r}",
+                             hint="codes are SOT001..SOT050; see `sotsync lint --help`")
+
+
+def _selected(code: str, select: Sequence[str], ignore: Sequence[str]) -> bool:
+    if select and not any(code.startswith(s) for s in select):
+        return False
+    return not any(code.startswith(i) for i in ignore)
+
+
+def _findings_at(ws: Workspace, spec: LedgerSpec, rev: str, eol: str | None) -> list[Finding]:
+    data = gitrepo.read_blob(ws, rev, spec.path)
+    if data is None:
+        return []
+    old = parse_ledger(data, spec.path, spec.prefix)
+    return lint_ledger(old, eol, spec.order == "newest-first")
+
+
+def _only_new(current: Sequence[Finding], accepted: Sequence[Finding] | Counter[str]) -> list[Finding]:
+    """Findings beyond those accepted, matched by fingerprint (code + id + text), as a multiset."""
+    budget = accepted if isinstance(accepted, Counter) else Counter(
+        _baseline_key(f) for f in accepted
+    )
+    fresh = []
+    for finding in current:
+        key = _baseline_key(finding)
+        if budget[key] > 0:
+            budget[key] -= 1
+        else:
+            fresh.append(finding)
+    return fresh
+
+
+def _baseline_key(finding: Finding) -> str:
+    return f"{finding.path}\0{finding.fingerprint}"
+
+
+def read_baseline(path: Path) -> Counter[str]:
+    """The accepted findings of a baseline file written by ``write_baseline``."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        items = raw["findings"]
+        return Counter(f"{item['path']}\0{item['fingerprint']}" for item in items)
+    except FileNotFoundError:
+        raise ConfigError(f"baseline file not found: {path}",
+                          hint="create it with `sotsync lint --write-baseline FILE`") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"baseline file {path} is not a sotsync baseline ({exc})",
+                          hint="rewrite it with `sotsync lint --write-baseline FILE`") from None
+
+
+def write_baseline(report: LintReport, path: Path) -> int:
+    """Record every finding of ``report`` as accepted; returns how many were written."""
+    items = [
+        {"path": f.path, "code": f.code, "entry_id": f.entry_id, "fingerprint": f.fingerprint,
+         "message": f.message}
+        for f in report.findings
+    ]
+    text = json.dumps({"version": BASELINE_VERSION, "findings": items}, indent=2,
+                      ensure_ascii=False) + "\n"
+    fsio.atomic_write_bytes(path, text.encode("utf-8"), str(path))
+    return len(items)
+
+
+# --------------------------------------------------------------------------- fix
+
+
+def fix(config: Config, selectors: Sequence[str] = (), dry_run: bool = False) -> list[fixer.FixResult]:
+    """Repair every fixable finding; writes atomically under the workspace lock."""
+    ws = config.workspace
+    specs = ledger_specs(config, selectors)
+    eol = _eol_rules(ws, specs)
+    results = []
+    with workspace_lock(ws, "sotsync fix") if not dry_run else _nullcontext():
+        for spec in specs:
+            ledger = load_ledger(ws, spec)
+            result = fixer.fix_ledger(
+                ledger.data, spec.path, spec.prefix, eol.get(spec.path),
+                spec.order == "newest-first",
+            )
+            if result.changed and not dry_run:
+                fsio.atomic_write_bytes(ws.root / spec.path, result.after, spec.path)
+            results.append(result)
+    return results
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+# --------------------------------------------------------------------------- inspect
+
+
+def inspect(config: Config, selectors: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Per-ledger counts and preamble values (SPEC §2), as plain JSON-ready dicts."""
+    ws = config.workspace
+    return [describe(load_ledger(ws, spec), spec) for spec in ledger_specs(config, selectors)]
+
+
+def describe(ledger: Ledger, spec: LedgerSpec) -> dict[str, Any]:
+    table_rows = ledger.table_rows
+    row_ids = Counter(r.id for r in ledger.rows if r.id is not None)
+    section_ids = Counter(e.id for e in ledger.entries)
+    endings = line_ending_counts(ledger.lines)
+    styles = [name for key, name in (("\r\n", "crlf"), ("\n", "lf"), ("\r", "cr")) if endings[key]]
+    pre = ledger.preamble
+    return {
+        "name": spec.name,
+        "path": spec.path,
+        "prefix": spec.prefix,
+        "file_type": spec.file_type,
+        "counts": {
+            "index_rows": len(table_rows),
+            "index_rows_with_id": sum(1 for r in table_rows if r.id is not None),
+            "stray_rows": sum(1 for r in ledger.rows if not r.in_table and not r.glued),
+            "glued_rows": sum(1 for r in ledger.rows if r.glued),
+            "entries": len(ledger.entries),
+            "idless_entries": len(ledger.idless),
+            "hidden_entries": len(ledger.hidden),
+            "distinct_entry_ids": len(section_ids),
+            "distinct_ids": len(ledger.ids()),
+            "duplicated_row_ids": sorted(i for i, n in row_ids.items() if n > 1),
+            "duplicated_entry_ids": sorted(i for i, n in section_ids.items() if n > 1),
+            "index_only_ids": len(set(row_ids) - set(section_ids)),
+            "section_only_ids": sorted(set(section_ids) - set(row_ids)),
+        },
+        "line_endings": styles[0] if len(styles) == 1 else ("mixed" if styles else "none"),
+        "final_newline": bool(ledger.lines) and ledger.lines[-1].endswith(("\n", "\r")),
+        "bom": ledger.bom,
+        "bytes": len(ledger.data),
+        "lines": len(ledger.lines),
+        "preamble": {
+            "title": pre.title,
+            "summary": pre.summary_text,
+            "summary_counts": list(pre.summary_counts),
+            "meta": {key: value for key, value, _line in pre.meta},
+        },
+    }
+
+
+# --------------------------------------------------------------------------- new
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """What ``new`` wrote."""
+
+    id: str
+    path: str
+    date: str
+
+
+def new(
+    config: Config,
+    selector: str,
+    title: str,
+    date: str | None = None,
+    fields: Sequence[tuple[str, str]] = (),
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> NewEntry:
+    """Allocate the next id (work tree, branches, remotes) and add the entry, under the lock."""
+    ws = config.workspace
+    specs = resolve_ledgers(config, [selector])
+    spec = specs[0]
+    when = date or now().strftime("%Y-%m-%d")
+    if date is not None:
+        _check_date(date)
+    with workspace_lock(ws, f"sotsync new {spec.name}"):
+        ledger = load_ledger(ws, spec)
+        elsewhere = _ids_on_branches(ws, spec, ledger.data)
+        ident = next_id(spec.prefix, ledger.ids(), elsewhere)
+        data = add_entry(ledger, ident, title, when, fields, spec.order == "newest-first")
+        fsio.atomic_write_bytes(ws.root / spec.path, data, spec.path)
+    return NewEntry(ident, spec.path, when)
+
+
+def _check_date(date: str) -> None:
+    try:
+        datetime.strptime(date, "%Y-%m-%d")
+    except ValueError:
+        raise UsageError(f"invalid date {date!r}", hint="use YYYY-MM-DD, e.g. 2026-01-31") from None
+
+
+def _ids_on_branches(ws: Workspace, spec: LedgerSpec, current: bytes) -> set[str]:
+    """Ids of the ledger as committed on every local and remote-tracking branch."""
+    if ws.git_root is None:
+        return set()
+    refs = gitrepo.branch_refs(ws)
+    if not refs:
+        return set()
+    seen = {hashlib.sha256(current).digest()}
+    ids: set[str] = set()
+    for blob in gitrepo.read_blobs(ws, refs, spec.path).values():
+        digest = hashlib.sha256(blob).digest()
+        if digest in seen:
+            continue
+        seen.add(digest)
+        ids |= parse_ledger(blob, spec.path, spec.prefix).ids()
+    return ids
+
+
+# --------------------------------------------------------------------------- init
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """What ``init`` created; empty tuples mean the workspace was already set up."""
+
+    created: tuple[str, ...]
+    config: str | None
+
+
+_TITLES = {
+    "build_history": ("Build History - Implementation Log", "build entries", "Total_Builds",
+                      "| Timestamp | {p}-ID | Phase | Summary | Files Changed |", "BUILDS"),
+    "debug_log": ("Debug Log - Problem Solving History", "debug session(s)", "Total_Issues",
+                  "| Timestamp | {p}-ID | Severity | Summary | Status |", "DEBUG ENTRIES"),
+    "architecture": ("Architecture Decisions - Design Rationale", "decision(s)",
+                     "Total_Decisions", "| Timestamp | {p}-ID | Decision | Status | Impact |",
+                     "DECISIONS"),
+}
+
+
+def skeleton(spec: LedgerSpec, now: datetime) -> bytes:
+    """The standard empty ledger: title, summary, META, INDEX header, entries section."""
+    title, noun, total, header, section = _TITLES[spec.file_type]
+    header = header.format(p=spec.prefix)
+    delimiter = "|" + "|".join("-" * (len(c) + 2) for c in header.strip("|").split("|")) + "|"
+    stamp = now.strftime("%Y-%m-%d %H:%M:%S")
+    order = "Most Recent First" if spec.order == "newest-first" else "Oldest First"
+    lines = [
+        f"# {title}", "", "",
+        "<!-- AUTO-GENERATED SUMMARY - DO NOT EDIT MANUALLY -->",
+        f"**Summary**: 0 {noun} documented | Last updated: {stamp}",
+        "<!-- END AUTO-GENERATED SUMMARY -->", "",
+        "<!-- META", f"Last_Updated: {now.strftime('%Y-%m-%dT%H:%M:%SZ')}", f"{total}: 0",
+        "Format_Version: 2.0", "Auto_Generated: False", "Sources: sotsync init", "-->", "",
+        f"## INDEX (Chronological - {order})", header, delimiter, "",
+        f"## {section} (Reverse Chronological)" if spec.order == "newest-first"
+        else f"## {section} (Chronological)", "",
+    ]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def init(
+    config: Config,
+    write: str | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> InitResult:
+    """Create missing ledgers (and the config on request); running it twice changes nothing."""
+    ws = config.workspace
+    created = []
+    with workspace_lock(ws, "sotsync init"):
+        for spec in config.ledgers:
+            path = ws.root / spec.path
+            if path.exists():
+                if path.is_dir():
+                    raise LedgerError(f"{spec.path} is a directory, not a ledger file")
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fsio.atomic_write_bytes(path, skeleton(spec, now()), spec.path)
+            created.append(spec.path)
+        written = None
+        if write is not None:
+            target = "pyproject" if write == "pyproject" else "sotsync.toml"
+            written = str(write_config(ws, config.ledgers, target).relative_to(ws.root))
+    return InitResult(tuple(created), written)

@@ -1,0 +1,196 @@
+"""Read-only questions to git: branches, file contents at revisions and in the index, attributes.
+
+This module owns every call to the ``git`` binary outside the snapshot package: argument lists
+only (never a shell string), ``-c core.quotepath=off``, ``GIT_OPTIONAL_LOCKS=0`` so that reads
+never take git's index lock, ``GIT_DIR``/``GIT_WORK_TREE`` pinned to the discovered workspace, and
+git failures turned into ``GitError`` naming the command and git's own first line of complaint.
+Paths in and out are workspace-root-relative POSIX paths.  It must not write to the repository
+(no refs, objects, index or work tree changes) and must not import dulwich.  Without a git
+repository (``ws.git_root is None``) every function answers empty or None.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from sotsync.errors import GitError
+
+if TYPE_CHECKING:
+    from sotsync.config import Workspace
+
+_ENCODING = "utf-8"
+_ERRORS = "surrogateescape"  # ref and path names that are not UTF-8 still round-trip
+
+
+def _git_path(ws: Workspace, path: str) -> str:
+    """*path* (workspace-root-relative) made relative to the git top level."""
+    parts = [part for part in path.replace("\\", "/").split("/") if part not in ("", ".")]
+    if path.startswith("/") or ".." in parts or not parts:
+        raise GitError(
+            f"path {path!r} is not a file path inside the workspace",
+            hint="give ledger paths relative to the workspace root",
+        )
+    assert ws.git_root is not None
+    prefix = ws.root.relative_to(ws.git_root).as_posix()
+    return "/".join(parts) if prefix == "." else f"{prefix}/{'/'.join(parts)}"
+
+
+def _display(args: Sequence[str]) -> str:
+    shown: list[str] = []
+    for arg in args:
+        if arg == "--":
+            break
+        shown.append(arg)
+    return "git " + " ".join(shown)
+
+
+def _run(ws: Workspace, args: Sequence[str], stdin: bytes | None = None) -> bytes:
+    import subprocess
+
+    assert ws.git_root is not None and ws.git_dir is not None
+    env = dict(os.environ)
+    env.update(
+        {
+            "GIT_OPTIONAL_LOCKS": "0",
+            "GIT_DIR": str(ws.git_dir),
+            "GIT_WORK_TREE": str(ws.git_root),
+            "LC_ALL": "C",  # stable, English messages in GitError
+        }
+    )
+    try:
+        proc = subprocess.run(
+            ["git", "-c", "core.quotepath=off", *args],
+            input=stdin if stdin is not None else b"",
+            capture_output=True,
+            cwd=ws.git_root,
+            env=env,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise GitError(
+            "git executable not found", hint="install git and make sure it is on PATH"
+        ) from None
+    except OSError as exc:
+        raise GitError(f"cannot run {_display(args)}: {exc.strerror or exc}") from None
+    if proc.returncode != 0:
+        first = next(
+            (
+                line.strip()
+                for line in proc.stderr.decode(_ENCODING, "replace").splitlines()
+                if line.strip()
+            ),
+            f"exit status {proc.returncode}",
+        )
+        raise GitError(
+            f"{_display(args)} failed: {first}",
+            hint="check that the repository is healthy (`git fsck`) and git works in it",
+        )
+    return proc.stdout
+
+
+def _cat_file_batch(ws: Workspace, names: Sequence[str]) -> list[tuple[str, bytes] | None]:
+    """(type, content) for each object name, or None when git says it is missing."""
+    for name in names:
+        if "\n" in name or "\r" in name:
+            raise GitError(f"cannot look up {name!r}: line breaks are not allowed in names")
+    payload = "".join(f"{name}\n" for name in names).encode(_ENCODING, _ERRORS)
+    out = _run(ws, ["cat-file", "--batch"], stdin=payload)
+    results: list[tuple[str, bytes] | None] = []
+    pos = 0
+    for name in names:
+        end = out.find(b"\n", pos)
+        if end < 0:
+            raise GitError(f"git cat-file --batch: truncated output while reading {name!r}")
+        header = out[pos:end]
+        pos = end + 1
+        if header.endswith((b" missing", b" ambiguous")):
+            results.append(None)
+            continue
+        fields = header.rsplit(b" ", 2)
+        try:
+            kind, size = fields[1].decode("ascii"), int(fields[2])
+        except (IndexError, ValueError):
+            raise GitError(
+                f"git cat-file --batch: unexpected output {header[:80]!r} for {name!r}"
+            ) from None
+        results.append((kind, out[pos : pos + size]))
+        pos += size + 1  # content is followed by a line feed
+    return results
+
+
+def branch_refs(ws: Workspace) -> list[str]:
+    """Every local branch and remote-tracking ref (full names), symbolic refs left out."""
+    if ws.git_root is None:
+        return []
+    out = _run(
+        ws, ["for-each-ref", "--format=%(refname)%00%(symref)", "refs/heads", "refs/remotes"]
+    )
+    refs: list[str] = []
+    for line in out.split(b"\n"):
+        name, _, symref = line.partition(b"\0")
+        if name and not symref:
+            refs.append(name.decode(_ENCODING, _ERRORS))
+    return refs
+
+
+def read_blobs(ws: Workspace, revs: Sequence[str], path: str) -> dict[str, bytes]:
+    """The content of *path* at each of *revs* (one git process); absent where it does not exist."""
+    if ws.git_root is None or not revs:
+        return {}
+    unique = list(dict.fromkeys(revs))
+    target = _git_path(ws, path)
+    found = _cat_file_batch(ws, [f"{rev}:{target}" for rev in unique])
+    return {
+        rev: item[1]
+        for rev, item in zip(unique, found, strict=True)
+        if item is not None and item[0] == "blob"
+    }
+
+
+def read_blob(ws: Workspace, rev: str, path: str) -> bytes | None:
+    """The content of *path* at *rev*; None when it does not exist there; GitError for a bad rev."""
+    if ws.git_root is None:
+        return None
+    tree, blob = _cat_file_batch(ws, [f"{rev}^{{tree}}", f"{rev}:{_git_path(ws, path)}"])
+    if tree is None:
+        raise GitError(
+            f"not a valid revision: {rev}",
+            hint="give a branch, tag or commit that exists in this repository",
+        )
+    if blob is None or blob[0] != "blob":
+        return None
+    return blob[1]
+
+
+def read_staged(ws: Workspace, path: str) -> bytes | None:
+    """The content of *path* in the index (stage 0); None when it is not staged there."""
+    if ws.git_root is None:
+        return None
+    (item,) = _cat_file_batch(ws, [f":0:{_git_path(ws, path)}"])
+    if item is None or item[0] != "blob":
+        return None
+    return item[1]
+
+
+def eol_attribute(ws: Workspace, paths: Sequence[str]) -> dict[str, str | None]:
+    """The ``eol`` gitattribute of each path: ``"lf"``, ``"crlf"``, or None (unset, or -text)."""
+    result: dict[str, str | None] = {path: None for path in paths}
+    if ws.git_root is None or not paths:
+        return result
+    to_git = {_git_path(ws, path): path for path in paths}
+    payload = b"".join(name.encode(_ENCODING, _ERRORS) + b"\0" for name in to_git)
+    out = _run(ws, ["check-attr", "-z", "--stdin", "eol", "text"], stdin=payload)
+    fields = out.split(b"\0")
+    attrs: dict[str, dict[str, str]] = {}
+    for index in range(0, len(fields) - 2, 3):
+        name = fields[index].decode(_ENCODING, _ERRORS)
+        attr = fields[index + 1].decode(_ENCODING, _ERRORS)
+        attrs.setdefault(name, {})[attr] = fields[index + 2].decode(_ENCODING, _ERRORS)
+    for name, path in to_git.items():
+        values = attrs.get(name, {})
+        eol = values.get("eol")
+        if values.get("text") != "unset" and eol in ("lf", "crlf"):
+            result[path] = eol
+    return result

@@ -1,0 +1,244 @@
+"""``scan_blocks`` must give exactly the ``BlockMap`` of ``reference_blocks`` (markdown-it-py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sotsync.ledger.blocks import BlockMap, split_lines
+from sotsync.ledger.mdref import reference_blocks
+from sotsync.ledger.scan import scan_blocks
+
+CORPUS = Path("/work/shared/corpus/autopack")
+NAMES = ["ARCHITECTURE_DECISIONS.md", "BUILD_HISTORY.md", "DEBUG_LOG.md"]
+
+
+def _read(name: str) -> str:
+    path = CORPUS / name
+    if not path.exists():
+        pytest.skip(f"corpus file {path} missing")
+    with open(path, encoding="utf-8", newline="") as f:
+        return f.read()
+
+
+def _reference(text: str) -> BlockMap:
+    if not text:  # markdown-it-py's block parser returns no token list for ""
+        return BlockMap((), (), ())
+    return reference_blocks(text)
+
+
+def check(text: str) -> None:
+    assert scan_blocks(split_lines(text)) == _reference(text)
+
+
+def _swap_endings(text: str) -> str:
+    lf = text.replace("\r\n", "\n")
+    return lf if "\r\n" in text else lf.replace("\n", "\r\n")
+
+
+# -- corpus ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_corpus(name: str) -> None:
+    check(_read(name))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_corpus_swapped_endings(name: str) -> None:
+    check(_swap_endings(_read(name)))
+
+
+def test_corpus_concatenated() -> None:
+    check("".join(_read(n) for n in NAMES))
+
+
+def test_known_corpus_facts() -> None:
+    arch = scan_blocks(split_lines(_read("ARCHITECTURE_DECISIONS.md")))
+    fence = [c for c in arch.code_blocks if c.start == 1646]
+    assert len(fence) == 1 and fence[0].end == 1697 and fence[0].fenced
+    lines = split_lines(_read("ARCHITECTURE_DECISIONS.md"))
+    assert lines[1650].startswith("### DEC-013")
+    assert all(h.line != 1650 for h in arch.headings)
+
+    build = scan_blocks(split_lines(_read("BUILD_HISTORY.md")))
+    index = [t for t in build.tables if t.start == 16]
+    assert len(index) == 1
+    assert len(index[0].rows) == 213
+    assert index[0].rows[0] == 16
+
+
+# -- explicit cases and regressions ---------------------------------------------------------------
+
+CASES = [
+    "",
+    " ",
+    "\t\n",
+    "a\n   ",
+    "# x",
+    "# BUILD-12 | 2025-01-01 | title ##\n",
+    "#5 not\n####### seven\n# #\n#\ttab #\n",
+    "Title\n=====\n\nSub\n---\n",
+    "a\nb\n  ===  \n",
+    "---\n***\n___\n- - -\n",
+    "```python\ncode\n# not\n```\n",
+    "~~~\n# hidden\n",
+    "``` a`b\n# seen\n",
+    "   ```\n    ```\n```\n",
+    "    indented\n\n    more\n\n\nnext\n",
+    "para\n    lazy\n",
+    "| a | b |\n|---|:-:|\n| 1 | 2 |\nx | y\n\nafter\n",
+    "| a \\| b |\n|---|\n| c |\n",
+    "a | b\n-- | --\n",
+    "para\n| a | b |\n|---|---|\n",
+    "| a |\n|---|---|\n",
+    "<!-- comment\n# hidden\n-->\n# shown\n",
+    "<div>\n# hidden\n\n# shown\n",
+    "para\n<span>\n# x\n",
+    "<span>\n# hidden\n\n# shown\n",
+    "> # quoted\n> more\nlazy\n",
+    "> ```\n> code\nlazy\n",
+    "- item\n  # nested heading\n- ```\n  code\n  ```\n",
+    "1. one\n2. two\n   ## h\n",
+    "para\n2. not a list\n",
+    "para\n1. list\n",
+    "-\n\n  foo\n",
+    "- a\n - b\n  - c\n   - d\n    - e\n",
+    "[ref]: /url 'title'\n===\n",
+    '[ref]:\n/url\n"title"\n# h\n',
+    "[ref]: javascript:alert(1)\n===\n",
+    ">\n\nfoo\n",
+    "> ```\n>",
+    "a\r\nb\r\n===\r\n",
+    "\0# nul\n",
+    "\t# tab\n\t\tcode\n",
+    "> > > deep\n",
+    "- " * 30 + "deep\n",
+]
+
+
+@pytest.mark.parametrize("text", CASES)
+def test_cases(text: str) -> None:
+    check(text)
+
+
+# -- generated documents --------------------------------------------------------------------------
+
+IDS = st.sampled_from(["BUILD-12", "DBG-080", "DEC-013", "BUILD-129.3", "x"])
+INDENT = st.sampled_from(["", " ", "  ", "   ", "    ", "     ", "\t", " \t", "\t\t"])
+TAIL = st.sampled_from(["", " ", "  ", "\t", " #", " ##  "])
+
+LINE = st.one_of(
+    st.builds(
+        lambda i, h, x, t: f"{i}{'#' * h} {x} | 2025-01-0{h}{t}",
+        INDENT,
+        st.integers(1, 7),
+        IDS,
+        TAIL,
+    ),
+    st.sampled_from(["===", "---", "  ===  ", "-- -", "==", "= =", "***", "___", "* * *"]),
+    st.builds(
+        lambda i, f, info: f"{i}{f}{info}",
+        INDENT,
+        st.sampled_from(["```", "~~~", "````", "``", "~~~~"]),
+        st.sampled_from(["", "python", " json ", "a`b", "~"]),
+    ),
+    st.builds(
+        lambda i, a, b: f"{i}| {a} | {b} |",
+        INDENT,
+        IDS,
+        st.sampled_from(["x", "a \\| b", "", "c | d"]),
+    ),
+    st.sampled_from(
+        [
+            "|---|---|",
+            "| --- | :---: |",
+            "---|---",
+            "|:-|",
+            "| - | - |",
+            "--|--",
+            "|---|",
+            ":-: | -:",
+            "a | b",
+            "x|y|z",
+        ]
+    ),
+    st.sampled_from(
+        [
+            "<!-- note",
+            "-->",
+            "<!-- one line -->",
+            "<div>",
+            "</div>",
+            "<span>",
+            "<pre>",
+            "</pre>",
+            "<?php",
+            "?>",
+            "<!DOCTYPE html>",
+            "<![CDATA[",
+            "]]>",
+            "<a href='x'>",
+            "< not html",
+        ]
+    ),
+    st.builds(
+        lambda i, m, x: f"{i}{m} {x}",
+        INDENT,
+        st.sampled_from(["-", "*", "+", "1.", "2)", "10.", "1)", "-\t"]),
+        IDS,
+    ),
+    st.sampled_from(["-", "*", "1.", "- ", ">", "> ", ">>", "  >"]),
+    st.builds(
+        lambda i, q, x: f"{i}{q}{x}",
+        INDENT,
+        st.sampled_from(["> ", ">", "> > ", ">\t"]),
+        st.sampled_from(["# q", "text", "- li", "```", "| a | b |", "|---|---|", ""]),
+    ),
+    st.builds(
+        lambda i, x, t: f"{i}{x}{t}",
+        INDENT,
+        st.sampled_from(
+            [
+                "text",
+                "**Bold**: value",
+                "para with `code`",
+                "[x]: /u",
+                "[ref]: <a b> 'title'",
+                "foo\\",
+                "\u00a0",
+            ]
+        ),
+        TAIL,
+    ),
+    st.just(""),
+    st.just("   "),
+)
+
+DOC = st.builds(
+    lambda lines, sep, end: sep.join(lines) + end,
+    st.lists(LINE, max_size=14),
+    st.sampled_from(["\n", "\r\n", "\r"]),
+    st.sampled_from(["", "\n"]),
+)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(DOC)
+def test_generated_documents(text: str) -> None:
+    check(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("#`~>-*+_=|:.1 \t\n\r<!-[]\\ax")), max_size=80))
+def test_markdown_alphabet(text: str) -> None:
+    check(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_arbitrary_text(text: str) -> None:
+    check(text)
