@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sotsync import fsio, gitrepo
 from sotsync.config import Config, LedgerSpec, Workspace, resolve_ledgers, write_config
@@ -62,8 +62,7 @@ def ledger_specs(config: Config, selectors: Sequence[str]) -> tuple[LedgerSpec, 
     present = tuple(s for s in specs if (root / s.path).exists())
     if not present:
         raise ConfigError(
-            f"no ledgers found in {root} (looked for "
-            + ", ".join(s.path for s in specs) + ")",
+            f"no ledgers found in {root} (looked for " + ", ".join(s.path for s in specs) + ")",
             hint="run `sotsync init` to create them, or configure [tool.sotsync] ledgers",
         )
     return present
@@ -121,8 +120,10 @@ def lint(
 def _check_codes(codes: Sequence[str]) -> None:
     for code in codes:
         if not any(known.startswith(code) for known in BY_CODE):
-            raise UsageError(f"unknown finding code {code!r}",
-                             hint="codes are SOT001..SOT050; see `sotsync lint --help`")
+            raise UsageError(
+                f"unknown finding code {code!r}",
+                hint="codes are SOT001..SOT050; see `sotsync lint --help`",
+            )
 
 
 def _selected(code: str, select: Sequence[str], ignore: Sequence[str]) -> bool:
@@ -139,10 +140,12 @@ def _findings_at(ws: Workspace, spec: LedgerSpec, rev: str, eol: str | None) -> 
     return lint_ledger(old, eol, spec.order == "newest-first")
 
 
-def _only_new(current: Sequence[Finding], accepted: Sequence[Finding] | Counter[str]) -> list[Finding]:
+def _only_new(
+    current: Sequence[Finding], accepted: Sequence[Finding] | Counter[str]
+) -> list[Finding]:
     """Findings beyond those accepted, matched by fingerprint (code + id + text), as a multiset."""
-    budget = accepted if isinstance(accepted, Counter) else Counter(
-        _baseline_key(f) for f in accepted
+    budget = (
+        accepted if isinstance(accepted, Counter) else Counter(_baseline_key(f) for f in accepted)
     )
     fresh = []
     for finding in current:
@@ -165,22 +168,33 @@ def read_baseline(path: Path) -> Counter[str]:
         items = raw["findings"]
         return Counter(f"{item['path']}\0{item['fingerprint']}" for item in items)
     except FileNotFoundError:
-        raise ConfigError(f"baseline file not found: {path}",
-                          hint="create it with `sotsync lint --write-baseline FILE`") from None
+        raise ConfigError(
+            f"baseline file not found: {path}",
+            hint="create it with `sotsync lint --write-baseline FILE`",
+        ) from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"baseline file {path} is not a sotsync baseline ({exc})",
-                          hint="rewrite it with `sotsync lint --write-baseline FILE`") from None
+        raise ConfigError(
+            f"baseline file {path} is not a sotsync baseline ({exc})",
+            hint="rewrite it with `sotsync lint --write-baseline FILE`",
+        ) from None
 
 
 def write_baseline(report: LintReport, path: Path) -> int:
     """Record every finding of ``report`` as accepted; returns how many were written."""
     items = [
-        {"path": f.path, "code": f.code, "entry_id": f.entry_id, "fingerprint": f.fingerprint,
-         "message": f.message}
+        {
+            "path": f.path,
+            "code": f.code,
+            "entry_id": f.entry_id,
+            "fingerprint": f.fingerprint,
+            "message": f.message,
+        }
         for f in report.findings
     ]
-    text = json.dumps({"version": BASELINE_VERSION, "findings": items}, indent=2,
-                      ensure_ascii=False) + "\n"
+    text = (
+        json.dumps({"version": BASELINE_VERSION, "findings": items}, indent=2, ensure_ascii=False)
+        + "\n"
+    )
     fsio.atomic_write_bytes(path, text.encode("utf-8"), str(path))
     return len(items)
 
@@ -188,7 +202,9 @@ def write_baseline(report: LintReport, path: Path) -> int:
 # --------------------------------------------------------------------------- fix
 
 
-def fix(config: Config, selectors: Sequence[str] = (), dry_run: bool = False) -> list[fixer.FixResult]:
+def fix(
+    config: Config, selectors: Sequence[str] = (), dry_run: bool = False
+) -> list[fixer.FixResult]:
     """Repair every fixable finding; writes atomically under the workspace lock."""
     ws = config.workspace
     specs = ledger_specs(config, selectors)
@@ -198,7 +214,10 @@ def fix(config: Config, selectors: Sequence[str] = (), dry_run: bool = False) ->
         for spec in specs:
             ledger = load_ledger(ws, spec)
             result = fixer.fix_ledger(
-                ledger.data, spec.path, spec.prefix, eol.get(spec.path),
+                ledger.data,
+                spec.path,
+                spec.prefix,
+                eol.get(spec.path),
                 spec.order == "newest-first",
             )
             if result.changed and not dry_run:
@@ -338,13 +357,27 @@ class InitResult:
 
 
 _TITLES = {
-    "build_history": ("Build History - Implementation Log", "build entries", "Total_Builds",
-                      "| Timestamp | {p}-ID | Phase | Summary | Files Changed |", "BUILDS"),
-    "debug_log": ("Debug Log - Problem Solving History", "debug session(s)", "Total_Issues",
-                  "| Timestamp | {p}-ID | Severity | Summary | Status |", "DEBUG ENTRIES"),
-    "architecture": ("Architecture Decisions - Design Rationale", "decision(s)",
-                     "Total_Decisions", "| Timestamp | {p}-ID | Decision | Status | Impact |",
-                     "DECISIONS"),
+    "build_history": (
+        "Build History - Implementation Log",
+        "build entries",
+        "Total_Builds",
+        "| Timestamp | {p}-ID | Phase | Summary | Files Changed |",
+        "BUILDS",
+    ),
+    "debug_log": (
+        "Debug Log - Problem Solving History",
+        "debug session(s)",
+        "Total_Issues",
+        "| Timestamp | {p}-ID | Severity | Summary | Status |",
+        "DEBUG ENTRIES",
+    ),
+    "architecture": (
+        "Architecture Decisions - Design Rationale",
+        "decision(s)",
+        "Total_Decisions",
+        "| Timestamp | {p}-ID | Decision | Status | Impact |",
+        "DECISIONS",
+    ),
 }
 
 
@@ -356,15 +389,29 @@ def skeleton(spec: LedgerSpec, now: datetime) -> bytes:
     stamp = now.strftime("%Y-%m-%d %H:%M:%S")
     order = "Most Recent First" if spec.order == "newest-first" else "Oldest First"
     lines = [
-        f"# {title}", "", "",
+        f"# {title}",
+        "",
+        "",
         "<!-- AUTO-GENERATED SUMMARY - DO NOT EDIT MANUALLY -->",
         f"**Summary**: 0 {noun} documented | Last updated: {stamp}",
-        "<!-- END AUTO-GENERATED SUMMARY -->", "",
-        "<!-- META", f"Last_Updated: {now.strftime('%Y-%m-%dT%H:%M:%SZ')}", f"{total}: 0",
-        "Format_Version: 2.0", "Auto_Generated: False", "Sources: sotsync init", "-->", "",
-        f"## INDEX (Chronological - {order})", header, delimiter, "",
-        f"## {section} (Reverse Chronological)" if spec.order == "newest-first"
-        else f"## {section} (Chronological)", "",
+        "<!-- END AUTO-GENERATED SUMMARY -->",
+        "",
+        "<!-- META",
+        f"Last_Updated: {now.strftime('%Y-%m-%dT%H:%M:%SZ')}",
+        f"{total}: 0",
+        "Format_Version: 2.0",
+        "Auto_Generated: False",
+        "Sources: sotsync init",
+        "-->",
+        "",
+        f"## INDEX (Chronological - {order})",
+        header,
+        delimiter,
+        "",
+        f"## {section} (Reverse Chronological)"
+        if spec.order == "newest-first"
+        else f"## {section} (Chronological)",
+        "",
     ]
     return ("\n".join(lines) + "\n").encode("utf-8")
 
@@ -389,6 +436,8 @@ def init(
             created.append(spec.path)
         written = None
         if write is not None:
-            target = "pyproject" if write == "pyproject" else "sotsync.toml"
+            target: Literal["pyproject", "sotsync.toml"] = (
+                "pyproject" if write == "pyproject" else "sotsync.toml"
+            )
             written = str(write_config(ws, config.ledgers, target).relative_to(ws.root))
     return InitResult(tuple(created), written)

@@ -54,8 +54,12 @@ pass_state = click.make_pass_decorator(State)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--repo", type=click.Path(path_type=Path, file_okay=True), default=None,
-              help="Workspace directory (default: the git repository containing the cwd).")
+@click.option(
+    "--repo",
+    type=click.Path(path_type=Path, file_okay=True),
+    default=None,
+    help="Workspace directory (default: the git repository containing the cwd).",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 @click.version_option(__version__, prog_name="sotsync")
 @click.pass_context
@@ -83,8 +87,11 @@ def render_findings(findings: Sequence[Finding], fmt: str, extra: dict[str, Any]
         counts: dict[str, int] = {}
         for f in findings:
             counts[f.severity] = counts.get(f.severity, 0) + 1
-        doc = {"version": 1, "findings": [f.as_dict() for f in findings],
-               "summary": {"total": len(findings), "by_severity": counts, **extra}}
+        doc = {
+            "version": 1,
+            "findings": [f.as_dict() for f in findings],
+            "summary": {"total": len(findings), "by_severity": counts, **extra},
+        }
         return json.dumps(doc, indent=2, ensure_ascii=False)
     if fmt == "github":
         level = {"error": "error", "warning": "warning", "info": "notice"}
@@ -105,17 +112,35 @@ def _gh_escape(text: str) -> str:
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--select", help="Only these codes (comma-separated prefixes, e.g. SOT02,SOT030).")
 @click.option("--ignore", help="Skip these codes (comma-separated prefixes).")
-@click.option("--fail-on", type=click.Choice(["info", "warning", "error", "never"]),
-              default="error", show_default=True, help="Lowest severity that makes the exit 1.")
-@click.option("--baseline", type=click.Path(path_type=Path, dir_okay=False),
-              help="Ignore findings recorded in this baseline file.")
-@click.option("--write-baseline", type=click.Path(path_type=Path, dir_okay=False),
-              help="Record the current findings as accepted, then exit 0.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["info", "warning", "error", "never"]),
+    default="error",
+    show_default=True,
+    help="Lowest severity that makes the exit 1.",
+)
+@click.option(
+    "--baseline",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Ignore findings recorded in this baseline file.",
+)
+@click.option(
+    "--write-baseline",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Record the current findings as accepted, then exit 0.",
+)
 @click.option("--new-since", metavar="REV", help="Only findings absent from the ledgers at REV.")
 @pass_state
 def lint(
-    state: State, ledgers: tuple[str, ...], fmt: str, select: str | None, ignore: str | None,
-    fail_on: str, baseline: Path | None, write_baseline: Path | None, new_since: str | None,
+    state: State,
+    ledgers: tuple[str, ...],
+    fmt: str,
+    select: str | None,
+    ignore: str | None,
+    fail_on: str,
+    baseline: Path | None,
+    write_baseline: Path | None,
+    new_since: str | None,
 ) -> int:
     """Report findings (SOT001-SOT050) in the ledgers (names or paths; default: all).
 
@@ -129,14 +154,18 @@ def lint(
         count = api.write_baseline(report, write_baseline)
         click.echo(f"wrote {count} finding(s) to {write_baseline}", err=True)
         return EXIT_OK
-    output = render_findings(report.findings, fmt, {"ledgers": list(report.ledgers),
-                                                    "suppressed": report.suppressed})
+    output = render_findings(
+        report.findings, fmt, {"ledgers": list(report.ledgers), "suppressed": report.suppressed}
+    )
     if output:
         click.echo(output)
     failing = report.failing(fail_on)
     if fmt == "text":
-        click.echo(f"{len(report.findings)} finding(s) in {len(report.ledgers)} ledger(s), "
-                   f"{len(failing)} at or above {fail_on}", err=True)
+        click.echo(
+            f"{len(report.findings)} finding(s) in {len(report.ledgers)} ledger(s), "
+            f"{len(failing)} at or above {fail_on}",
+            err=True,
+        )
     return EXIT_FINDINGS if failing else EXIT_OK
 
 
@@ -146,8 +175,9 @@ def lint(
 @cli.command()
 @click.argument("ledgers", nargs=-1)
 @click.option("--dry-run", is_flag=True, help="Print a unified diff instead of writing.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @pass_state
 def fix(state: State, ledgers: tuple[str, ...], dry_run: bool, fmt: str) -> int:
     """Repair every fixable finding (atomic writes under the workspace lock).
@@ -159,9 +189,24 @@ def fix(state: State, ledgers: tuple[str, ...], dry_run: bool, fmt: str) -> int:
     """
     results = api.fix(state.config, ledgers, dry_run)
     if fmt == "json":
-        click.echo(json.dumps({"version": 1, "dry_run": dry_run, "ledgers": [
-            {"path": r.path, "changed": r.changed, "repaired": dict(r.repaired),
-             "refused": r.refused} for r in results]}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "version": 1,
+                    "dry_run": dry_run,
+                    "ledgers": [
+                        {
+                            "path": r.path,
+                            "changed": r.changed,
+                            "repaired": dict(r.repaired),
+                            "refused": r.refused,
+                        }
+                        for r in results
+                    ],
+                },
+                indent=2,
+            )
+        )
     for result in results:
         if fmt == "text" and dry_run and result.changed:
             click.echo(_diff(result.path, result.before, result.after), nl=False)
@@ -192,8 +237,9 @@ def _diff(path: str, before: bytes, after: bytes) -> str:
 
 @cli.command()
 @click.argument("ledgers", nargs=-1)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @pass_state
 def inspect(state: State, ledgers: tuple[str, ...], fmt: str) -> int:
     """Per-ledger counts, line endings and preamble values.
@@ -207,8 +253,10 @@ def inspect(state: State, ledgers: tuple[str, ...], fmt: str) -> int:
         click.echo(json.dumps({"version": 1, "ledgers": reports}, indent=2, ensure_ascii=False))
         return EXIT_OK
     for report in reports:
-        click.echo(f"{report['path']} ({report['name']}, {report['prefix']}, "
-                   f"{report['line_endings']}, {report['bytes']:,} bytes)")
+        click.echo(
+            f"{report['path']} ({report['name']}, {report['prefix']}, "
+            f"{report['line_endings']}, {report['bytes']:,} bytes)"
+        )
         for key, value in report["counts"].items():
             shown = ", ".join(value) if isinstance(value, list) else value
             click.echo(f"  {key:<22} {shown if shown != '' else '-'}")
@@ -236,8 +284,13 @@ def _field(values: tuple[str, ...]) -> list[tuple[str, str]]:
 @click.argument("ledger")
 @click.option("--title", required=True, help="Title of the new entry.")
 @click.option("--date", help="Entry date, YYYY-MM-DD (default: today, UTC).")
-@click.option("--field", "fields", multiple=True, metavar="KEY=VALUE",
-              help="A `**KEY**: VALUE` line in the section (and the INDEX cell of that column).")
+@click.option(
+    "--field",
+    "fields",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A `**KEY**: VALUE` line in the section (and the INDEX cell of that column).",
+)
 @pass_state
 def new(state: State, ledger: str, title: str, date: str | None, fields: tuple[str, ...]) -> int:
     """Add an entry with the next free id (INDEX row + section).
@@ -256,8 +309,11 @@ def new(state: State, ledger: str, title: str, date: str | None, fields: tuple[s
 
 
 @cli.command()
-@click.option("--write-config", type=click.Choice(["pyproject", "sotsync.toml"]),
-              help="Also write the ledger list to pyproject.toml or .sotsync.toml.")
+@click.option(
+    "--write-config",
+    type=click.Choice(["pyproject", "sotsync.toml"]),
+    help="Also write the ledger list to pyproject.toml or .sotsync.toml.",
+)
 @pass_state
 def init(state: State, write_config: str | None) -> int:
     """Set the repository up: create missing ledgers (idempotent).

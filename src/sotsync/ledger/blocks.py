@@ -37,7 +37,7 @@ class CodeBlock:
 
 @dataclass(frozen=True, slots=True)
 class Table:
-    """A GFM table spanning ``[start, end)``; ``rows`` holds the line of every row (header first)."""
+    """A GFM table spanning ``[start, end)``; ``rows`` has every row's line, header first."""
 
     start: int
     end: int

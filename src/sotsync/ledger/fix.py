@@ -98,7 +98,7 @@ def _endings(ledger: Ledger, findings: list[Finding], lines: Lines, eol: str | N
     newline = _target_newline(ledger, eol)
     changed = 0
     for i, line in enumerate(lines):
-        if line.endswith(("\n", "\r")) and not line.endswith(newline) or (
+        if (line.endswith(("\n", "\r")) and not line.endswith(newline)) or (
             newline == "\n" and line.endswith("\r\n")
         ):
             lines[i] = _with_ending(line, newline)
@@ -119,13 +119,13 @@ def _split_glued(ledger: Ledger, findings: list[Finding], lines: Lines, eol: str
             glued.setdefault(row.line, []).append(row)
     for line_no in sorted(glued, reverse=True):
         body = strip_eol(lines[line_no])
-        ending = lines[line_no][len(body):] or newline
+        ending = lines[line_no][len(body) :] or newline
         cuts = [r.col for r in glued[line_no]]
         pieces = [body[: cuts[0]].rstrip()]
         pieces += [body[a:b].rstrip() for a, b in zip(cuts, [*cuts[1:], len(body)], strict=True)]
         pieces = [p for p in pieces if p]
         replacement = [p + newline for p in pieces[:-1]] + [pieces[-1] + ending]
-        lines[line_no:line_no + 1] = replacement
+        lines[line_no : line_no + 1] = replacement
     return sum(len(v) for v in glued.values())
 
 
@@ -178,7 +178,7 @@ def _dedupe_entries(ledger: Ledger, findings: list[Finding], lines: Lines, eol: 
     starts = {f.line - 1 for f in findings}
     doomed = [e for e in ledger.entries if e.line in starts]
     for entry in sorted(doomed, key=lambda e: e.line, reverse=True):
-        del lines[entry.line:entry.end]
+        del lines[entry.line : entry.end]
     return len(doomed)
 
 
@@ -191,7 +191,7 @@ def _escape_pipes(ledger: Ledger, findings: list[Finding], lines: Lines, eol: st
         if cells is None:
             continue
         line = lines[row.line]
-        lines[row.line] = line[: row.col] + "| " + " | ".join(cells) + " |" + line[row.end_col:]
+        lines[row.line] = line[: row.col] + "| " + " | ".join(cells) + " |" + line[row.end_col :]
         count += 1
     return count
 
@@ -228,16 +228,16 @@ def _counts(ledger: Ledger, findings: list[Finding], lines: Lines, eol: str | No
     for finding in findings:
         i = finding.line - 1
         body = strip_eol(lines[i])
-        ending = lines[i][len(body):]
+        ending = lines[i][len(body) :]
         if finding.code == "SOT030":
             head, sep, tail = body.partition("|")
-            numbers = iter(range(2))
-            head = re.sub(r"\d+", lambda m: honest if next(numbers, None) is not None
-                          else m.group(0), head)
+            # The first two numbers are the stated counts ("214 entries (187 unique)").
+            head = re.sub(r"\d+", honest, head, count=2)
             lines[i] = head + sep + tail + ending
         else:
-            lines[i] = re.sub(r"^(\s*Total_\w+\s*:\s?)(.*?)(\s*)$", rf"\g<1>{honest}\g<3>", body) \
-                + ending
+            lines[i] = (
+                re.sub(r"^(\s*Total_\w+\s*:\s?)(.*?)(\s*)$", rf"\g<1>{honest}\g<3>", body) + ending
+            )
         count += 1
     return count
 

@@ -32,7 +32,9 @@ class Code:
 CATALOGUE: tuple[Code, ...] = (
     Code("SOT001", "error", "no", "file is not valid UTF-8"),
     Code("SOT002", "error", "no", "merge-conflict markers"),
-    Code("SOT003", "warning", "yes", "mixed line endings, or endings that contradict .gitattributes"),
+    Code(
+        "SOT003", "warning", "yes", "mixed line endings, or endings that contradict .gitattributes"
+    ),
     Code("SOT004", "warning", "yes", "no final newline"),
     Code("SOT005", "warning", "no", "empty ledger"),
     Code("SOT006", "warning", "no", "line longer than 1,000,000 characters"),
@@ -70,9 +72,7 @@ def honest_count(ledger: Ledger) -> int:
     return len(ledger.ids())
 
 
-def lint_ledger(
-    ledger: Ledger, eol: str | None = None, newest_first: bool = True
-) -> list[Finding]:
+def lint_ledger(ledger: Ledger, eol: str | None = None, newest_first: bool = True) -> list[Finding]:
     """All findings of ``ledger``; ``eol`` is ``"lf"``/``"crlf"`` from ``.gitattributes``."""
     out = _Collector(ledger)
     out.newest_first = newest_first
@@ -93,8 +93,15 @@ class _Collector:
         self.newest_first = True
 
     def add(
-        self, code: str, line: int, message: str, *, col: int = 0, entry_id: str | None = None,
-        subject: str | None = None, fixable: bool | None = None,
+        self,
+        code: str,
+        line: int,
+        message: str,
+        *,
+        col: int = 0,
+        entry_id: str | None = None,
+        subject: str | None = None,
+        fixable: bool | None = None,
     ) -> None:
         info = BY_CODE[code]
         if subject is None:
@@ -125,9 +132,11 @@ def _encoding(ledger: Ledger, eol: str | None, out: _Collector) -> None:
     problem = ledger.decode_error
     if problem is not None:
         out.add(
-            "SOT001", problem.line - 1,
+            "SOT001",
+            problem.line - 1,
             f"file is not valid UTF-8 (byte offset {problem.offset})",
-            col=problem.col - 1, subject=str(problem.offset),
+            col=problem.col - 1,
+            subject=str(problem.offset),
         )
     if ledger.bom:
         out.add("SOT007", 0, "file starts with a UTF-8 byte-order mark", subject="bom")
@@ -147,8 +156,11 @@ def _line_endings(ledger: Ledger, eol: str | None, out: _Collector) -> None:
     used = [e for e in ("\r\n", "\n", "\r") if counts[e]]
     if len(used) > 1:
         dominant = ledger.newline
-        first = next(i for i, ln in enumerate(ledger.lines) if ln.endswith(tuple(used)) and
-                     _ending(ln) != dominant)
+        first = next(
+            i
+            for i, ln in enumerate(ledger.lines)
+            if ln.endswith(tuple(used)) and _ending(ln) != dominant
+        )
         detail = ", ".join(f"{counts[e]} {names[e]}" for e in used)
         out.add("SOT003", first, f"mixed line endings ({detail})", subject=detail)
         return
@@ -157,7 +169,8 @@ def _line_endings(ledger: Ledger, eol: str | None, out: _Collector) -> None:
     wanted = "\r\n" if eol == "crlf" else "\n"
     if used[0] != wanted:
         out.add(
-            "SOT003", 0,
+            "SOT003",
+            0,
             f"line endings are {names[used[0]]} but .gitattributes says eol={eol}",
             subject=f"{names[used[0]]}->{eol}",
         )
@@ -174,28 +187,52 @@ def _ending(line: str) -> str:
 def _rows(ledger: Ledger, out: _Collector) -> None:
     if ledger.index_table is None:
         line = ledger.index_heading if ledger.index_heading is not None else 0
-        out.add("SOT026", line, "no INDEX table (expected a `## INDEX` heading and a table)",
-                subject="no-index")
+        out.add(
+            "SOT026",
+            line,
+            "no INDEX table (expected a `## INDEX` heading and a table)",
+            subject="no-index",
+        )
     by_id: dict[str, list[IndexRow]] = defaultdict(list)
     for row in ledger.rows:
         if row.id is not None:
             by_id[row.id].append(row)
         label = row.id or "(no id)"
         if row.glued:
-            out.add("SOT021", row.line, f"INDEX row for {label} glued onto the end of a line",
-                    col=row.col, entry_id=row.id, subject=_row_subject(ledger, row))
+            out.add(
+                "SOT021",
+                row.line,
+                f"INDEX row for {label} glued onto the end of a line",
+                col=row.col,
+                entry_id=row.id,
+                subject=_row_subject(ledger, row),
+            )
         elif not row.in_table:
-            out.add("SOT020", row.line, f"INDEX row for {label} outside the INDEX table",
-                    col=row.col, entry_id=row.id, subject=_row_subject(ledger, row))
+            out.add(
+                "SOT020",
+                row.line,
+                f"INDEX row for {label} outside the INDEX table",
+                col=row.col,
+                entry_id=row.id,
+                subject=_row_subject(ledger, row),
+            )
         columns = ledger.columns
         if columns is not None and len(row.cells) != columns.count:
             repaired = repair_cells(ledger, row)
-            how = "" if repaired is not None else " (ambiguous: which cell holds the extra `|`?)"
+            if repaired is not None:
+                how = ""
+            elif len(row.cells) < columns.count:
+                how = " (cells are missing; not repairable)"
+            else:
+                how = " (ambiguous: which cell holds the extra `|`?)"
             out.add(
-                "SOT022", row.line,
+                "SOT022",
+                row.line,
                 f"INDEX row for {label} has {len(row.cells)} cells, the header has "
                 f"{columns.count}{how}",
-                col=row.col, entry_id=row.id, subject=_row_subject(ledger, row),
+                col=row.col,
+                entry_id=row.id,
+                subject=_row_subject(ledger, row),
                 fixable=repaired is not None,
             )
     sections = {e.id for e in ledger.entries}
@@ -203,22 +240,38 @@ def _rows(ledger: Ledger, out: _Collector) -> None:
         distinct = {r.text_key for r in rows}
         if len(distinct) > 1:
             where = ", ".join(str(r.line + 1) for r in rows)
-            out.add("SOT012", rows[1].line, f"{ident} has {len(distinct)} different INDEX rows "
-                    f"(lines {where})", col=rows[1].col, entry_id=ident,
-                    subject=_row_subject(ledger, rows[1]))
+            out.add(
+                "SOT012",
+                rows[1].line,
+                f"{ident} has {len(distinct)} different INDEX rows (lines {where})",
+                col=rows[1].col,
+                entry_id=ident,
+                subject=_row_subject(ledger, rows[1]),
+            )
         elif len(rows) > 1:
             for row in rows[1:]:
                 if row.in_table and not row.glued:
-                    out.add("SOT013", row.line, f"identical duplicate INDEX row for {ident}",
-                            col=row.col, entry_id=ident, subject=_row_subject(ledger, row))
+                    out.add(
+                        "SOT013",
+                        row.line,
+                        f"identical duplicate INDEX row for {ident}",
+                        col=row.col,
+                        entry_id=ident,
+                        subject=_row_subject(ledger, row),
+                    )
         if ident not in sections and ledger.entries:
-            out.add("SOT023", rows[0].line, f"INDEX row for {ident} has no entry section",
-                    col=rows[0].col, entry_id=ident)
+            out.add(
+                "SOT023",
+                rows[0].line,
+                f"INDEX row for {ident} has no entry section",
+                col=rows[0].col,
+                entry_id=ident,
+            )
     _disagreements(ledger, by_id, out)
 
 
 def _row_subject(ledger: Ledger, row: IndexRow) -> str:
-    return strip_eol(ledger.lines[row.line])[row.col:row.end_col].strip()
+    return strip_eol(ledger.lines[row.line])[row.col : row.end_col].strip()
 
 
 def _disagreements(ledger: Ledger, by_id: dict[str, list[IndexRow]], out: _Collector) -> None:
@@ -228,16 +281,23 @@ def _disagreements(ledger: Ledger, by_id: dict[str, list[IndexRow]], out: _Colle
             continue
         row = by_id[entry.id][0]
         if row.date and entry.date and row.date != entry.date:
-            out.add("SOT025", entry.line, f"{entry.id}: INDEX row dated {row.date}, section dated "
-                    f"{entry.date}", entry_id=entry.id, subject=f"date:{row.date}:{entry.date}")
+            out.add(
+                "SOT025",
+                entry.line,
+                f"{entry.id}: INDEX row dated {row.date}, section dated {entry.date}",
+                entry_id=entry.id,
+                subject=f"date:{row.date}:{entry.date}",
+            )
         if columns is None or columns.title >= len(row.cells) or not entry.title:
             continue
         if not similar_titles(row.cells[columns.title], entry.title):
             out.add(
-                "SOT025", entry.line,
+                "SOT025",
+                entry.line,
                 f"{entry.id}: INDEX row title {_clip(row.cells[columns.title])!r} does not match "
                 f"section title {_clip(entry.title)!r}",
-                entry_id=entry.id, subject=f"title:{row.cells[columns.title]}:{entry.title}",
+                entry_id=entry.id,
+                subject=f"title:{row.cells[columns.title]}:{entry.title}",
             )
 
 
@@ -265,27 +325,39 @@ def _entries(ledger: Ledger, out: _Collector) -> None:
         first = entries[0]
         for later in entries[1:]:
             if later.content_hash == first.content_hash:
-                out.add("SOT011", later.line, f"{ident} repeats the entry at line {first.line + 1} "
-                        "word for word", entry_id=ident, subject=later.content_hash)
+                out.add(
+                    "SOT011",
+                    later.line,
+                    f"{ident} repeats the entry at line {first.line + 1} word for word",
+                    entry_id=ident,
+                    subject=later.content_hash,
+                )
             elif any(e.content_hash == later.content_hash for e in entries[: entries.index(later)]):
                 continue
             else:
                 out.add(
-                    "SOT010", later.line,
+                    "SOT010",
+                    later.line,
                     f"{ident} names {len({e.content_hash for e in entries})} different entries "
                     f"(lines {', '.join(str(e.line + 1) for e in entries)})",
-                    entry_id=ident, subject=later.content_hash,
+                    entry_id=ident,
+                    subject=later.content_hash,
                 )
     has_row = {r.id for r in ledger.rows if r.id is not None}
     if ledger.index_table is not None:
         for entry in ledger.entries:
             if entry.id not in has_row and entry.occurrence == 1:
-                out.add("SOT024", entry.line, f"{entry.id} has an entry section but no INDEX row",
-                        entry_id=entry.id)
+                out.add(
+                    "SOT024",
+                    entry.line,
+                    f"{entry.id} has an entry section but no INDEX row",
+                    entry_id=entry.id,
+                )
     for hidden in ledger.hidden:
         block = next(c for c in ledger.blocks.code_blocks if c.start < hidden.line < c.end)
         out.add(
-            "SOT040", hidden.line,
+            "SOT040",
+            hidden.line,
             f"heading for {hidden.id} is hidden inside a code block opened at line "
             f"{block.start + 1} (an unbalanced ``` fence?)",
             entry_id=hidden.id,
@@ -294,8 +366,13 @@ def _entries(ledger: Ledger, out: _Collector) -> None:
         out.add("SOT041", heading.line, f"entry heading without an id: {_clip(heading.text)!r}")
     order = "newest first" if out.newest_first else "oldest first"
     for entry in out_of_order(ledger.entries, newest_first=out.newest_first):
-        out.add("SOT042", entry.line, f"{entry.id} is out of order (entries are {order})",
-                entry_id=entry.id, subject=entry.heading)
+        out.add(
+            "SOT042",
+            entry.line,
+            f"{entry.id} is out of order (entries are {order})",
+            entry_id=entry.id,
+            subject=entry.heading,
+        )
 
 
 def out_of_order(entries: Iterable[Entry], newest_first: bool) -> Iterator[Entry]:
@@ -328,16 +405,26 @@ def out_of_order(entries: Iterable[Entry], newest_first: bool) -> Iterator[Entry
 def _counts(ledger: Ledger, out: _Collector) -> None:
     honest = honest_count(ledger)
     pre = ledger.preamble
-    if pre.summary_line is not None and pre.summary_counts and any(
-        n != honest for n in pre.summary_counts[:2]
+    if (
+        pre.summary_line is not None
+        and pre.summary_counts
+        and any(n != honest for n in pre.summary_counts[:2])
     ):
         stated = " / ".join(str(n) for n in pre.summary_counts[:2])
-        out.add("SOT030", pre.summary_line, f"summary says {stated}, the ledger documents "
-                f"{honest} distinct ids", subject=f"{stated}->{honest}")
+        out.add(
+            "SOT030",
+            pre.summary_line,
+            f"summary says {stated}, the ledger documents {honest} distinct ids",
+            subject=f"{stated}->{honest}",
+        )
     for key, value, line in pre.meta:
         if key.startswith("Total_") and value.strip() != str(honest):
-            out.add("SOT031", line, f"META {key} is {value.strip()}, the ledger documents "
-                    f"{honest} distinct ids", subject=f"{key}:{value}->{honest}")
+            out.add(
+                "SOT031",
+                line,
+                f"META {key} is {value.strip()}, the ledger documents {honest} distinct ids",
+                subject=f"{key}:{value}->{honest}",
+            )
 
 
 def _paths(ledger: Ledger, out: _Collector) -> None:
@@ -347,5 +434,10 @@ def _paths(ledger: Ledger, out: _Collector) -> None:
     for i, line in enumerate(ledger.lines):
         match = _ABS_PATH.search(line)
         if match:
-            out.add("SOT050", i, f"machine-specific absolute path {_clip(match.group(0), 50)!r}",
-                    col=match.start(), subject=match.group(0))
+            out.add(
+                "SOT050",
+                i,
+                f"machine-specific absolute path {_clip(match.group(0), 50)!r}",
+                col=match.start(),
+                subject=match.group(0),
+            )

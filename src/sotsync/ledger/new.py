@@ -40,11 +40,15 @@ def add_entry(
 ) -> bytes:
     """The ledger's bytes with ``new_id`` added as an INDEX row and an entry section."""
     if ledger.decode_error is not None:
-        raise LedgerError(f"{ledger.path} is not valid UTF-8; refusing to add an entry",
-                          hint="run `sotsync lint` to find the bad bytes")
+        raise LedgerError(
+            f"{ledger.path} is not valid UTF-8; refusing to add an entry",
+            hint="run `sotsync lint` to find the bad bytes",
+        )
     if ledger.index_table is None or ledger.columns is None:
-        raise LedgerError(f"{ledger.path} has no INDEX table to add a row to",
-                          hint="add a `## INDEX` table or recreate the ledger with `sotsync init`")
+        raise LedgerError(
+            f"{ledger.path} has no INDEX table to add a row to",
+            hint="add a `## INDEX` table or recreate the ledger with `sotsync init`",
+        )
     if not title.strip():
         raise UsageError("the title must not be empty", hint="pass --title 'what was done'")
     newline = ledger.newline
@@ -61,8 +65,10 @@ def add_entry(
     data = render_lines(lines, ledger.bom)
     check = parse_ledger(data, ledger.path, ledger.prefix)
     if new_id not in {e.id for e in check.entries}:
-        raise LedgerError(f"{ledger.path}: the new section for {new_id} would not be recognised",
-                          hint="check the ledger for an unclosed code fence (`sotsync lint`)")
+        raise LedgerError(
+            f"{ledger.path}: the new section for {new_id} would not be recognised",
+            hint="check the ledger for an unclosed code fence (`sotsync lint`)",
+        )
     return data
 
 
@@ -118,7 +124,11 @@ def _section_position(ledger: Ledger, newest_first: bool) -> int:
 
 
 def _section(
-    ledger: Ledger, new_id: str, title: str, date: str, fields: Sequence[tuple[str, str]],
+    ledger: Ledger,
+    new_id: str,
+    title: str,
+    date: str,
+    fields: Sequence[tuple[str, str]],
     newline: str,
 ) -> list[str]:
     level = ledger.entries[0].level if ledger.entries else 3

@@ -252,8 +252,15 @@ def _columns(lines: tuple[str, ...], table: Table) -> Columns:
 
 
 def _make_row(
-    line_no: int, line: str, start: int, end: int, columns: Columns | None, prefix: str,
-    *, in_table: bool, glued: bool,
+    line_no: int,
+    line: str,
+    start: int,
+    end: int,
+    columns: Columns | None,
+    prefix: str,
+    *,
+    in_table: bool,
+    glued: bool,
 ) -> IndexRow:
     cells = tuple(split_cells(line[start:end]))
     id_col = columns.id if columns else 1
@@ -282,7 +289,10 @@ def _fragments(line: str, prefix: str) -> list[tuple[int, int]]:
 
 
 def _rows(
-    lines: tuple[str, ...], blocks: BlockMap, table: Table | None, columns: Columns | None,
+    lines: tuple[str, ...],
+    blocks: BlockMap,
+    table: Table | None,
+    columns: Columns | None,
     prefix: str,
 ) -> tuple[IndexRow, ...]:
     rows: list[IndexRow] = []
@@ -298,7 +308,9 @@ def _rows(
                 spans.insert(0, (0, len(line[:first_end].rstrip())))
             for i, (start, end) in enumerate(spans):
                 rows.append(
-                    _make_row(line_no, line, start, end, columns, prefix, in_table=True, glued=i > 0)
+                    _make_row(
+                        line_no, line, start, end, columns, prefix, in_table=True, glued=i > 0
+                    )
                 )
     excluded = _excluded_lines(blocks, table)
     line_starts = _line_starts(lines)
@@ -364,7 +376,7 @@ def _entries(
     entries = []
     for heading, ident, key, id_end in starts:
         end = boundaries[bisect_right(boundaries, heading.line)]
-        body = "".join(lines[heading.line:end])
+        body = "".join(lines[heading.line : end])
         title, date = _title_and_date(heading.text[id_end:], lines, heading.end, end)
         seen[ident] += 1
         entries.append(
@@ -413,13 +425,13 @@ def _title_and_date(
         found = re.search(r"\((\d{4}-\d{2}-\d{2})\)", rest)
         date = found.group(1) if found else None
     if date is None:
-        for line in lines[body_start:min(end, body_start + 15)]:
+        for line in lines[body_start : min(end, body_start + 15)]:
             field = _DATE_FIELD.match(strip_eol(line))
             if field:
                 date = field.group(1)
                 break
     if not title:
-        for line in lines[body_start:min(end, body_start + 12)]:
+        for line in lines[body_start : min(end, body_start + 12)]:
             field = _TITLE_FIELD.match(strip_eol(line))
             if field:
                 title = field.group(1)

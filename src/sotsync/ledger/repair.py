@@ -68,8 +68,10 @@ def _kind_of(values: Sequence[str], prefix: str, is_title: bool) -> _Kind:
             if sum(kind.accepts(v, prefix) for v in values) >= _MAJORITY * len(values):
                 return kind
         distinct = set(values)
-        if len(distinct) <= _ENUM_MAX_VALUES and len(values) >= 3 * len(distinct) and all(
-            len(v) <= _ENUM_MAX_LEN for v in distinct
+        if (
+            len(distinct) <= _ENUM_MAX_VALUES
+            and len(values) >= 3 * len(distinct)
+            and all(len(v) <= _ENUM_MAX_LEN for v in distinct)
         ):
             return _Kind("enum", frozenset(distinct))
     # A merged cell far longer than any cell of its column is not a plausible reading.
@@ -87,8 +89,8 @@ def repair_cells(ledger: Ledger, row: IndexRow) -> tuple[str, ...] | None:
     for col in range(columns.count):
         if kinds[col].name not in ("text", "number"):
             continue
-        merged = " \\| ".join(row.cells[col:col + extra + 1])
-        cells = (*row.cells[:col], merged, *row.cells[col + extra + 1:])
+        merged = " \\| ".join(row.cells[col : col + extra + 1])
+        cells = (*row.cells[:col], merged, *row.cells[col + extra + 1 :])
         if all(kinds[i].accepts(cells[i], ledger.prefix) for i in range(columns.count)):
             candidates.append(cells)
     if len(candidates) > 1 and row.id is not None:
