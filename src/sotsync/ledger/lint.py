@@ -13,6 +13,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import accumulate
 
 from sotsync.ledger.parse import Ledger, line_ending_counts, strip_eol
 from sotsync.ledger.repair import repair_cells
@@ -64,6 +65,7 @@ _ABS_PATH = re.compile(
     r"(?<![\w/.])(?:[A-Za-z]:[\\/](?:dev|Users|users|home|src|work|projects)[\\/][^\s|`'\")\]>]+"
     r"|/home/[A-Za-z0-9._-]+/[^\s|`'\")\]>]*|/Users/[A-Za-z0-9._-]+/[^\s|`'\")\]>]*)"
 )
+_PATH_HINT = re.compile(r":[\\/]|/home/|/Users/")
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -76,12 +78,13 @@ def lint_ledger(ledger: Ledger, eol: str | None = None, newest_first: bool = Tru
     """All findings of ``ledger``; ``eol`` is ``"lf"``/``"crlf"`` from ``.gitattributes``."""
     out = _Collector(ledger)
     out.newest_first = newest_first
-    _encoding(ledger, eol, out)
+    text = "".join(ledger.lines)
+    _encoding(ledger, text, eol, out)
     if ledger.decode_error is None and ledger.data:
         _rows(ledger, out)
         _entries(ledger, out)
         _counts(ledger, out)
-        _paths(ledger, out)
+        _paths(ledger, text, out)
     out.findings.sort(key=lambda f: (f.line, f.col, f.code))
     return out.findings
 
@@ -125,7 +128,7 @@ class _Collector:
         )
 
 
-def _encoding(ledger: Ledger, eol: str | None, out: _Collector) -> None:
+def _encoding(ledger: Ledger, text: str, eol: str | None, out: _Collector) -> None:
     if not ledger.data:
         out.add("SOT005", 0, "ledger is empty", subject="")
         return
@@ -140,11 +143,16 @@ def _encoding(ledger: Ledger, eol: str | None, out: _Collector) -> None:
         )
     if ledger.bom:
         out.add("SOT007", 0, "file starts with a UTF-8 byte-order mark", subject="bom")
-    for i, line in enumerate(ledger.lines):
-        if _CONFLICT.match(line):
-            out.add("SOT002", i, f"merge-conflict marker {line[:7]!r}")
-        if len(line) > LONG_LINE:
-            out.add("SOT006", i, f"line is {len(line):,} characters long", subject=str(len(line)))
+    if "<<<<<<<" in text or ">>>>>>>" in text:
+        for i, line in enumerate(ledger.lines):
+            if _CONFLICT.match(line):
+                out.add("SOT002", i, f"merge-conflict marker {line[:7]!r}")
+    if len(text) > LONG_LINE:
+        for i, line in enumerate(ledger.lines):
+            if len(line) > LONG_LINE:
+                out.add(
+                    "SOT006", i, f"line is {len(line):,} characters long", subject=str(len(line))
+                )
     _line_endings(ledger, eol, out)
     if ledger.lines and not ledger.lines[-1].endswith(("\n", "\r")):
         out.add("SOT004", len(ledger.lines) - 1, "no newline at end of file", subject="eof")
@@ -215,6 +223,7 @@ def _rows(ledger: Ledger, out: _Collector) -> None:
                 col=row.col,
                 entry_id=row.id,
                 subject=_row_subject(ledger, row),
+                fixable=ledger.index_table is not None,  # no table to move it into
             )
         columns = ledger.columns
         if columns is not None and len(row.cells) != columns.count:
@@ -427,17 +436,25 @@ def _counts(ledger: Ledger, out: _Collector) -> None:
             )
 
 
-def _paths(ledger: Ledger, out: _Collector) -> None:
-    text = "".join(ledger.lines)
-    if "/home/" not in text and "/Users/" not in text and ":/" not in text and ":\\" not in text:
-        return
-    for i, line in enumerate(ledger.lines):
-        match = _ABS_PATH.search(line)
-        if match:
-            out.add(
-                "SOT050",
-                i,
-                f"machine-specific absolute path {_clip(match.group(0), 50)!r}",
-                col=match.start(),
-                subject=match.group(0),
-            )
+def _paths(ledger: Ledger, text: str, out: _Collector) -> None:
+    starts: list[int] | None = None
+    reported: set[int] = set()
+    # A literal search finds the few candidates; the full pattern then checks each one.
+    for hint in _PATH_HINT.finditer(text):
+        begin = hint.start() - 1 if text[hint.start()] == ":" else hint.start()
+        match = _ABS_PATH.match(text, max(begin, 0))
+        if match is None:
+            continue
+        if starts is None:
+            starts = list(accumulate((len(line) for line in ledger.lines), initial=0))
+        i = bisect_right(starts, match.start()) - 1
+        if i in reported:
+            continue
+        reported.add(i)
+        out.add(
+            "SOT050",
+            i,
+            f"machine-specific absolute path {_clip(match.group(0), 50)!r}",
+            col=match.start() - starts[i],
+            subject=match.group(0),
+        )

@@ -25,6 +25,7 @@ _SUMMARY_OPEN = "<!-- AUTO-GENERATED SUMMARY"
 _SUMMARY_CLOSE = "<!-- END AUTO-GENERATED SUMMARY"
 _META_KEY = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s?(.*?)\s*$")
 _INT = re.compile(r"\d+")
+_CELL_SPLIT = re.compile(r"(?<!\\)\|")
 _TITLE_FIELD = re.compile(r"^\*\*Title\*\*:\s*(.+?)\s*$")
 _DATE_FIELD = re.compile(r"^\*\*(?:Date|Completed|Timestamp)\*\*:\s*(\d{4}-\d{2}-\d{2})")
 _TITLE_KEYWORDS = ("title", "decision", "phase", "summary")
@@ -110,16 +111,14 @@ def render_lines(lines: tuple[str, ...] | list[str], bom: bool) -> bytes:
 
 
 def line_ending_counts(lines: tuple[str, ...] | list[str]) -> Counter[str]:
+    """How many lines end in CRLF, LF, CR, or nothing (only the last line can)."""
     counts: Counter[str] = Counter({"\r\n": 0, "\n": 0, "\r": 0, "": 0})
-    for line in lines:
-        if line.endswith("\r\n"):
-            counts["\r\n"] += 1
-        elif line.endswith("\n"):
-            counts["\n"] += 1
-        elif line.endswith("\r"):
-            counts["\r"] += 1
-        else:
-            counts[""] += 1
+    text = "".join(lines)
+    crlf = text.count("\r\n")
+    counts["\r\n"] = crlf
+    counts["\n"] = text.count("\n") - crlf
+    counts["\r"] = text.count("\r") - crlf
+    counts[""] = 1 if lines and not lines[-1].endswith(("\n", "\r")) else 0
     return counts
 
 
@@ -156,26 +155,13 @@ def id_key(ledger_id: str) -> tuple[int, ...]:
 
 
 def split_cells(row: str) -> list[str]:
-    """Split a table row into cells the GFM way: ``\\|`` is not a separator."""
+    """Split a table row into cells the GFM way: a ``|`` right after a backslash is no separator."""
     text = row.strip()
     if text.startswith("|"):
         text = text[1:]
     if text.endswith("|") and not text.endswith("\\|"):
         text = text[:-1]
-    cells: list[str] = []
-    start = 0
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == "|":
-            cells.append(text[start:i].strip())
-            start = i + 1
-        i += 1
-    cells.append(text[start:].strip())
-    return cells
+    return [cell.strip() for cell in _CELL_SPLIT.split(text)]
 
 
 def decode(data: bytes) -> tuple[bool, str, DecodeProblem | None]:
