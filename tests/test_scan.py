@@ -242,3 +242,19 @@ def test_markdown_alphabet(text: str) -> None:
 @given(st.text(max_size=60))
 def test_arbitrary_text(text: str) -> None:
     check(text)
+
+
+def test_generated_ledger() -> None:
+    genledger = pytest.importorskip("genledger") if _add_benchmarks_path() else None
+    assert genledger is not None
+    for crlf in (False, True):
+        check(genledger.generate_ledger(400_000, seed=3, crlf=crlf).decode("utf-8"))
+
+
+def _add_benchmarks_path() -> bool:
+    import sys
+
+    bench = str(Path(__file__).resolve().parent.parent / "benchmarks")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
+    return True

@@ -181,6 +181,7 @@ def parse_ledger(data: bytes, path: str, prefix: str) -> Ledger:
     """Parse ``data`` as the ledger at ``path`` whose ids start with ``prefix``."""
     bom, text, problem = decode(data)
     lines = tuple(split_lines(text))
+    del text  # the lines hold the same characters; a ledger can be tens of megabytes
     blocks = scan_blocks(lines)
     top = [h for h in blocks.headings if not h.nested]
     index_heading = next((h for h in top if h.text.upper().startswith("INDEX")), None)

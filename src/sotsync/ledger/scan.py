@@ -14,6 +14,7 @@ follows markdown-it-py.
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Sequence
 from itertools import compress, count, repeat
@@ -42,8 +43,16 @@ _HR = re.compile(r"(?:\*[ \t]*){3,}|(?:-[ \t]*){3,}|(?:_[ \t]*){3,}")
 
 def scan_blocks(lines: Sequence[str]) -> BlockMap:
     """Headings, code blocks and tables of the document made of ``lines`` (from ``split_lines``)."""
-    scanner = _Scanner(prepare(lines))
-    scanner.tokenize(0, scanner.line_max)
+    # The scan allocates many small objects and no cycles: the cyclic GC would only rescan the
+    # growing line arrays over and over.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        scanner = _Scanner(prepare(lines))
+        scanner.tokenize(0, scanner.line_max)
+    finally:
+        if enabled:
+            gc.enable()
     return BlockMap(tuple(scanner.headings), tuple(scanner.code), tuple(scanner.tables))
 
 
