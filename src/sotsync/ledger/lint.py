@@ -13,7 +13,6 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import accumulate
 
 from sotsync.ledger.parse import Ledger, line_ending_counts, strip_eol
 from sotsync.ledger.repair import repair_cells
@@ -66,6 +65,7 @@ _ABS_PATH = re.compile(
     r"|/home/[A-Za-z0-9._-]+/[^\s|`'\")\]>]*|/Users/[A-Za-z0-9._-]+/[^\s|`'\")\]>]*)"
 )
 _PATH_HINT = re.compile(r":[\\/]|/home/|/Users/")
+_PATH_HINT_BYTES = re.compile(rb":[\\/]|/home/|/Users/")
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -78,13 +78,12 @@ def lint_ledger(ledger: Ledger, eol: str | None = None, newest_first: bool = Tru
     """All findings of ``ledger``; ``eol`` is ``"lf"``/``"crlf"`` from ``.gitattributes``."""
     out = _Collector(ledger)
     out.newest_first = newest_first
-    text = "".join(ledger.lines)
-    _encoding(ledger, text, eol, out)
+    _encoding(ledger, eol, out)
     if ledger.decode_error is None and ledger.data:
         _rows(ledger, out)
         _entries(ledger, out)
         _counts(ledger, out)
-        _paths(ledger, text, out)
+        _paths(ledger, out)
     out.findings.sort(key=lambda f: (f.line, f.col, f.code))
     return out.findings
 
@@ -128,7 +127,7 @@ class _Collector:
         )
 
 
-def _encoding(ledger: Ledger, text: str, eol: str | None, out: _Collector) -> None:
+def _encoding(ledger: Ledger, eol: str | None, out: _Collector) -> None:
     if not ledger.data:
         out.add("SOT005", 0, "ledger is empty", subject="")
         return
@@ -143,11 +142,12 @@ def _encoding(ledger: Ledger, text: str, eol: str | None, out: _Collector) -> No
         )
     if ledger.bom:
         out.add("SOT007", 0, "file starts with a UTF-8 byte-order mark", subject="bom")
-    if "<<<<<<<" in text or ">>>>>>>" in text:
+    data = ledger.data
+    if b"<<<<<<<" in data or b">>>>>>>" in data:
         for i, line in enumerate(ledger.lines):
             if _CONFLICT.match(line):
                 out.add("SOT002", i, f"merge-conflict marker {line[:7]!r}")
-    if len(text) > LONG_LINE:
+    if len(data) > LONG_LINE:
         for i, line in enumerate(ledger.lines):
             if len(line) > LONG_LINE:
                 out.add(
@@ -436,25 +436,25 @@ def _counts(ledger: Ledger, out: _Collector) -> None:
             )
 
 
-def _paths(ledger: Ledger, text: str, out: _Collector) -> None:
-    starts: list[int] | None = None
+def _paths(ledger: Ledger, out: _Collector) -> None:
+    data = ledger.data
+    if not _PATH_HINT_BYTES.search(data):
+        return
     reported: set[int] = set()
-    # A literal search finds the few candidates; the full pattern then checks each one.
-    for hint in _PATH_HINT.finditer(text):
-        begin = hint.start() - 1 if text[hint.start()] == ":" else hint.start()
-        match = _ABS_PATH.match(text, max(begin, 0))
-        if match is None:
+    for i, line in enumerate(ledger.lines):
+        if ":" not in line and "/home/" not in line and "/Users/" not in line:
             continue
-        if starts is None:
-            starts = list(accumulate((len(line) for line in ledger.lines), initial=0))
-        i = bisect_right(starts, match.start()) - 1
-        if i in reported:
-            continue
-        reported.add(i)
-        out.add(
-            "SOT050",
-            i,
-            f"machine-specific absolute path {_clip(match.group(0), 50)!r}",
-            col=match.start() - starts[i],
-            subject=match.group(0),
-        )
+        # A literal search finds the few candidates; the full pattern then checks each one.
+        for hint in _PATH_HINT.finditer(line):
+            begin = hint.start() - 1 if line[hint.start()] == ":" else hint.start()
+            match = _ABS_PATH.match(line, max(begin, 0))
+            if match is None or i in reported:
+                continue
+            reported.add(i)
+            out.add(
+                "SOT050",
+                i,
+                f"machine-specific absolute path {_clip(match.group(0), 50)!r}",
+                col=match.start(),
+                subject=match.group(0),
+            )

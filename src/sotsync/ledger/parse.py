@@ -113,11 +113,7 @@ def render_lines(lines: tuple[str, ...] | list[str], bom: bool) -> bytes:
 def line_ending_counts(lines: tuple[str, ...] | list[str]) -> Counter[str]:
     """How many lines end in CRLF, LF, CR, or nothing (only the last line can)."""
     counts: Counter[str] = Counter({"\r\n": 0, "\n": 0, "\r": 0, "": 0})
-    text = "".join(lines)
-    crlf = text.count("\r\n")
-    counts["\r\n"] = crlf
-    counts["\n"] = text.count("\n") - crlf
-    counts["\r"] = text.count("\r") - crlf
+    counts.update(line[-2:] if line.endswith("\r\n") else line[-1:] for line in lines)
     counts[""] = 1 if lines and not lines[-1].endswith(("\n", "\r")) else 0
     return counts
 
@@ -300,15 +296,14 @@ def _rows(
                     )
                 )
     excluded = _excluded_lines(blocks, table)
-    line_starts = _line_starts(lines)
-    text = "".join(lines)
-    seen: set[int] = set()
-    for match in _row_pattern(prefix).finditer(text):
-        line_no = bisect_right(line_starts, match.start()) - 1
-        if line_no in seen or line_no in table_lines or _is_excluded(excluded, line_no):
+    pattern = _row_pattern(prefix)
+    marker = f"{prefix}-"
+    # A substring test per line is cheap; joining a large ledger into one string is not.
+    for line_no, line in enumerate(lines):
+        if marker not in line or line_no in table_lines or pattern.search(line) is None:
             continue
-        seen.add(line_no)
-        line = lines[line_no]
+        if _is_excluded(excluded, line_no):
+            continue
         lead = len(line) - len(line.lstrip(" "))
         for start, end in _fragments(line, prefix):
             glued = start > lead or lead > 3
@@ -317,15 +312,6 @@ def _rows(
             )
     rows.sort(key=lambda r: (r.line, r.col))
     return tuple(rows)
-
-
-def _line_starts(lines: tuple[str, ...]) -> list[int]:
-    starts = []
-    pos = 0
-    for line in lines:
-        starts.append(pos)
-        pos += len(line)
-    return starts
 
 
 def _excluded_lines(blocks: BlockMap, index: Table | None) -> list[tuple[int, int]]:
