@@ -21,7 +21,7 @@ from sotsync.errors import ConfigError, LedgerError, UsageError
 from sotsync.ledger import fix as fixer
 from sotsync.ledger.lint import BY_CODE, lint_ledger
 from sotsync.ledger.new import add_entry, next_id
-from sotsync.ledger.parse import Ledger, line_ending_counts, parse_ledger
+from sotsync.ledger.parse import Ledger, parse_ledger, render_lines
 from sotsync.locking import workspace_lock
 from sotsync.models import Finding, severity_rank
 
@@ -195,7 +195,9 @@ def write_baseline(report: LintReport, path: Path) -> int:
         json.dumps({"version": BASELINE_VERSION, "findings": items}, indent=2, ensure_ascii=False)
         + "\n"
     )
-    fsio.atomic_write_bytes(path, text.encode("utf-8"), str(path))
+    # A path that is not UTF-8 (an undecodable file name) holds lone surrogates: written as
+    # JSON escapes (\udcff), they read back as the same str and the baseline still matches.
+    fsio.atomic_write_bytes(path, text.encode("utf-8", "backslashreplace"), str(path))
     return len(items)
 
 
@@ -247,7 +249,7 @@ def describe(ledger: Ledger, spec: LedgerSpec) -> dict[str, Any]:
     table_rows = ledger.table_rows
     row_ids = Counter(r.id for r in ledger.rows if r.id is not None)
     section_ids = Counter(e.id for e in ledger.entries)
-    endings = line_ending_counts(ledger.lines)
+    endings = ledger.endings
     styles = [name for key, name in (("\r\n", "crlf"), ("\n", "lf"), ("\r", "cr")) if endings[key]]
     pre = ledger.preamble
     return {
@@ -306,8 +308,7 @@ def new(
 ) -> NewEntry:
     """Allocate the next id (work tree, branches, remotes) and add the entry, under the lock."""
     ws = config.workspace
-    specs = resolve_ledgers(config, [selector])
-    spec = specs[0]
+    spec = ledger_specs(config, [selector])[0]
     when = date or now().strftime("%Y-%m-%d")
     if date is not None:
         _check_date(date)
@@ -316,8 +317,23 @@ def new(
         elsewhere = _ids_on_branches(ws, spec, ledger.data)
         ident = next_id(spec.prefix, ledger.ids(), elsewhere)
         data = add_entry(ledger, ident, title, when, fields, spec.order == "newest-first")
+        data = _honest_counts(data, spec)
         fsio.atomic_write_bytes(ws.root / spec.path, data, spec.path)
     return NewEntry(ident, spec.path, when)
+
+
+def _honest_counts(data: bytes, spec: LedgerSpec) -> bytes:
+    """*data* with the summary and META counts stating the ids it now documents.
+
+    Without this every new entry would leave a clean ledger with SOT030/SOT031 findings.
+    """
+    ledger = parse_ledger(data, spec.path, spec.prefix)
+    stale = [f for f in lint_ledger(ledger) if f.code in ("SOT030", "SOT031")]
+    if not stale:
+        return data
+    lines = list(ledger.lines)
+    fixer._counts(ledger, stale, lines, None)  # the SOT030/SOT031 repair of `sotsync fix`
+    return render_lines(lines, ledger.bom)
 
 
 def _check_date(date: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+_OTHER_BREAKS = re.compile("[\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
@@ -56,4 +57,8 @@ class BlockMap:
 
 def split_lines(text: str) -> list[str]:
     """Split ``text`` into lines that keep their endings, so ``"".join(lines) == text``."""
+    # str.splitlines is fast but also breaks at \v, \f, \x1c-\x1e, \x85, U+2028 and U+2029;
+    # CommonMark does not, so those rare texts take the regex.
+    if _OTHER_BREAKS.search(text) is None:
+        return text.splitlines(keepends=True)
     return _LINE.findall(text)

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from sotsync.ledger.parse import Ledger, line_ending_counts, strip_eol
+from sotsync.ledger.parse import Ledger, strip_eol
 from sotsync.ledger.repair import repair_cells
 from sotsync.models import Entry, Finding, IndexRow
 
@@ -159,7 +159,7 @@ def _encoding(ledger: Ledger, eol: str | None, out: _Collector) -> None:
 
 
 def _line_endings(ledger: Ledger, eol: str | None, out: _Collector) -> None:
-    counts = line_ending_counts(ledger.lines)
+    counts = ledger.endings
     names = {"\r\n": "CRLF", "\n": "LF", "\r": "CR"}
     used = [e for e in ("\r\n", "\n", "\r") if counts[e]]
     if len(used) > 1:
@@ -438,23 +438,34 @@ def _counts(ledger: Ledger, out: _Collector) -> None:
 
 def _paths(ledger: Ledger, out: _Collector) -> None:
     data = ledger.data
-    if not _PATH_HINT_BYTES.search(data):
-        return
     reported: set[int] = set()
-    for i, line in enumerate(ledger.lines):
-        if ":" not in line and "/home/" not in line and "/Users/" not in line:
+    line_no, counted = 0, 0
+    # Find candidates on the bytes (fast, no copy), then check each candidate line in full.
+    for hint in _PATH_HINT_BYTES.finditer(data):
+        line_no += _line_breaks(data, counted, hint.start())
+        counted = hint.start()
+        if line_no in reported or line_no >= len(ledger.lines):
             continue
-        # A literal search finds the few candidates; the full pattern then checks each one.
-        for hint in _PATH_HINT.finditer(line):
-            begin = hint.start() - 1 if line[hint.start()] == ":" else hint.start()
+        line = ledger.lines[line_no]
+        for candidate in _PATH_HINT.finditer(line):
+            begin = candidate.start() - 1 if line[candidate.start()] == ":" else candidate.start()
             match = _ABS_PATH.match(line, max(begin, 0))
-            if match is None or i in reported:
-                continue
-            reported.add(i)
-            out.add(
-                "SOT050",
-                i,
-                f"machine-specific absolute path {_clip(match.group(0), 50)!r}",
-                col=match.start(),
-                subject=match.group(0),
-            )
+            if match is not None:
+                reported.add(line_no)
+                out.add(
+                    "SOT050",
+                    line_no,
+                    f"machine-specific absolute path {_clip(match.group(0), 50)!r}",
+                    col=match.start(),
+                    subject=match.group(0),
+                )
+                break
+
+
+def _line_breaks(data: bytes, start: int, end: int) -> int:
+    """Line endings (CRLF, LF, CR) in ``data[start:end]``."""
+    return (
+        data.count(b"\n", start, end)
+        + data.count(b"\r", start, end)
+        - data.count(b"\r\n", start, end)
+    )

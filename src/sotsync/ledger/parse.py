@@ -12,7 +12,7 @@ import re
 from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from sotsync.ledger.blocks import BlockMap, Heading, Table, split_lines
 from sotsync.ledger.scan import scan_blocks
@@ -88,10 +88,15 @@ class Ledger:
     def table_rows(self) -> tuple[IndexRow, ...]:
         return tuple(r for r in self.rows if r.in_table and not r.glued)
 
+    @cached_property
+    def endings(self) -> Counter[str]:
+        """Lines ending in CRLF, LF, CR, or nothing; counted on the bytes, which is fast."""
+        return ending_counts(self.data)
+
     @property
     def newline(self) -> str:
         """The file's dominant line ending (LF when there is none)."""
-        counts = line_ending_counts(self.lines)
+        counts = self.endings
         if counts["\r\n"] > counts["\n"] and counts["\r\n"] >= counts["\r"]:
             return "\r\n"
         if counts["\r"] > counts["\n"]:
@@ -115,6 +120,16 @@ def line_ending_counts(lines: tuple[str, ...] | list[str]) -> Counter[str]:
     counts: Counter[str] = Counter({"\r\n": 0, "\n": 0, "\r": 0, "": 0})
     counts.update(line[-2:] if line.endswith("\r\n") else line[-1:] for line in lines)
     counts[""] = 1 if lines and not lines[-1].endswith(("\n", "\r")) else 0
+    return counts
+
+
+def ending_counts(data: bytes) -> Counter[str]:
+    """``line_ending_counts`` of the lines of ``data`` without splitting it."""
+    crlf = data.count(b"\r\n")
+    counts: Counter[str] = Counter(
+        {"\r\n": crlf, "\n": data.count(b"\n") - crlf, "\r": data.count(b"\r") - crlf}
+    )
+    counts[""] = 1 if data and not data.endswith((b"\n", b"\r")) else 0
     return counts
 
 
