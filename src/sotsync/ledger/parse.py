@@ -19,6 +19,8 @@ from sotsync.ledger.scan import scan_blocks
 from sotsync.models import Entry, IndexRow, Preamble, content_hash
 
 BOM = "\ufeff"
+BOM_BYTES = BOM.encode("utf-8")
+_CHUNK = 1 << 20
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 GENERATED_MARKERS = ("<!-- sotsync:generated", "This is a stub section generated from INDEX")
 _SUMMARY_OPEN = "<!-- AUTO-GENERATED SUMMARY"
@@ -112,7 +114,7 @@ class Ledger:
 
 def render_lines(lines: tuple[str, ...] | list[str], bom: bool) -> bytes:
     body = "".join(lines).encode("utf-8", "surrogateescape")
-    return (BOM.encode("utf-8") + body) if bom else body
+    return (BOM_BYTES + body) if bom else body
 
 
 def line_ending_counts(lines: tuple[str, ...] | list[str]) -> Counter[str]:
@@ -175,24 +177,54 @@ def split_cells(row: str) -> list[str]:
     return [cell.strip() for cell in _CELL_SPLIT.split(text)]
 
 
-def decode(data: bytes) -> tuple[bool, str, DecodeProblem | None]:
-    """Decode UTF-8 losslessly; report the first invalid byte instead of raising."""
-    bom = data.startswith(b"\xef\xbb\xbf")
-    raw = data[3:] if bom else data
-    try:
-        return bom, raw.decode("utf-8"), None
-    except UnicodeDecodeError as exc:
-        offset = exc.start + (3 if bom else 0)
-        line_start = data.rfind(b"\n", 0, offset) + 1
-        problem = DecodeProblem(data.count(b"\n", 0, offset) + 1, offset - line_start + 1, offset)
-        return bom, raw.decode("utf-8", "surrogateescape"), problem
+def decode_lines(data: bytes) -> tuple[bool, list[str], DecodeProblem | None]:
+    """Split and decode ``data`` losslessly, a chunk at a time.
+
+    Decoding the whole file at once would hold a second copy of it, four bytes per character
+    when one emoji is present; chunks cut after an LF keep CRLF pairs and characters whole.
+    Invalid UTF-8 is kept with ``surrogateescape`` and the first bad byte is reported.
+    """
+    bom = data.startswith(BOM_BYTES)
+    pos = len(BOM_BYTES) if bom else 0
+    lines: list[str] = []
+    problem: DecodeProblem | None = None
+    while pos < len(data):
+        end = _chunk_end(data, pos)
+        chunk = data[pos:end]
+        try:
+            text = chunk.decode("utf-8")
+        except UnicodeDecodeError:
+            for raw in chunk.splitlines(keepends=True):
+                try:
+                    lines.append(raw.decode("utf-8"))
+                except UnicodeDecodeError as exc:
+                    if problem is None:
+                        offset = pos + exc.start
+                        problem = DecodeProblem(len(lines) + 1, exc.start + 1, offset)
+                    lines.append(raw.decode("utf-8", "surrogateescape"))
+                pos += len(raw)
+            continue
+        lines.extend(split_lines(text))
+        pos = end
+    return bom, lines, problem
+
+
+def _chunk_end(data: bytes, pos: int) -> int:
+    end = pos + _CHUNK
+    if end >= len(data):
+        return len(data)
+    cut = data.rfind(b"\n", pos, end)
+    if cut < 0:
+        cut = data.find(b"\n", end)
+        return len(data) if cut < 0 else cut + 1
+    return cut + 1
 
 
 def parse_ledger(data: bytes, path: str, prefix: str) -> Ledger:
     """Parse ``data`` as the ledger at ``path`` whose ids start with ``prefix``."""
-    bom, text, problem = decode(data)
-    lines = tuple(split_lines(text))
-    del text  # the lines hold the same characters; a ledger can be tens of megabytes
+    bom, decoded, problem = decode_lines(data)
+    lines = tuple(decoded)
+    del decoded
     blocks = scan_blocks(lines)
     top = [h for h in blocks.headings if not h.nested]
     index_heading = next((h for h in top if h.text.upper().startswith("INDEX")), None)
