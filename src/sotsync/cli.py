@@ -334,7 +334,12 @@ def init(state: State, write_config: str | None) -> int:
 
 @cli.command(name="codes")
 def codes() -> int:
-    """List the finding codes with severity and whether fix repairs them."""
+    """List the finding codes with severity and whether fix repairs them.
+
+    \b
+    Example:
+      sotsync codes
+    """
     for code in CATALOGUE:
         click.echo(f"{code.code}  {code.severity:<7}  fix: {code.fixable:<16} {code.summary}")
     return EXIT_OK
@@ -343,13 +348,22 @@ def codes() -> int:
 # --------------------------------------------------------------------------- entry point
 
 
-def _log_traceback() -> Path:
-    directory = Path(os.environ.get("SOTSYNC_LOG_DIR", tempfile.gettempdir()))
-    path = directory / "sotsync-error.log"
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(traceback.format_exc())
-        handle.write("\n")
-    return path
+def _log_traceback() -> Path | None:
+    """Append the current traceback to the log file; None when no log file can be written.
+
+    Called while handling an error: it must not raise, or the user gets a traceback after all.
+    """
+    text = traceback.format_exc() + "\n"
+    directories = [os.environ.get("SOTSYNC_LOG_DIR") or "", tempfile.gettempdir()]
+    for directory in dict.fromkeys(d for d in directories if d):
+        path = Path(directory) / "sotsync-error.log"
+        try:
+            with path.open("a", encoding="utf-8", errors="backslashreplace") as handle:
+                handle.write(text)
+        except OSError:
+            continue
+        return path
+    return None
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -379,6 +393,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         click.echo(f"sotsync: internal error: {type(exc).__name__}: {exc}", err=True)
-        click.echo(f"hint: the traceback is in {log}; please report it", err=True)
+        if log is not None:
+            click.echo(f"hint: the traceback is in {log}; please report it", err=True)
+        else:
+            click.echo("hint: run the command again with --debug to see the traceback", err=True)
         return EXIT_INTERNAL
     return int(result) if isinstance(result, int) else EXIT_OK

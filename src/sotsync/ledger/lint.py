@@ -149,10 +149,9 @@ def _encoding(ledger: Ledger, eol: str | None, out: _Collector) -> None:
                 out.add("SOT002", i, f"merge-conflict marker {line[:7]!r}")
     if len(data) > LONG_LINE:
         for i, line in enumerate(ledger.lines):
-            if len(line) > LONG_LINE:
-                out.add(
-                    "SOT006", i, f"line is {len(line):,} characters long", subject=str(len(line))
-                )
+            length = len(strip_eol(line))
+            if length > LONG_LINE:
+                out.add("SOT006", i, f"line is {length:,} characters long", subject=str(length))
     _line_endings(ledger, eol, out)
     if ledger.lines and not ledger.lines[-1].endswith(("\n", "\r")):
         out.add("SOT004", len(ledger.lines) - 1, "no newline at end of file", subject="eof")
