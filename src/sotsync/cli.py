@@ -7,7 +7,6 @@ every error into an exit code (SPEC §8): SotsyncError → its own code with ``s
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import sys
@@ -226,6 +225,8 @@ def _fix_line(result: Any, dry_run: bool) -> str:
 
 
 def _diff(path: str, before: bytes, after: bytes) -> str:
+    import difflib  # only --dry-run needs it; keep start-up light
+
     old = before.decode("utf-8", "surrogateescape").splitlines(keepends=True)
     new = after.decode("utf-8", "surrogateescape").splitlines(keepends=True)
     lines = difflib.unified_diff(old, new, f"a/{path}", f"b/{path}")
