@@ -1262,3 +1262,60 @@ def test_click_is_only_in_the_cli() -> None:
     for module in (ROOT / "src" / "sotsync").rglob("*.py"):
         if module.name != "cli.py":
             assert not imports.search(module.read_text()), module
+
+
+# ------------------------------------------------------------------------------ unlock
+
+
+def test_unlock_removes_a_dead_holders_record(demo: GitRepo, sot: Callable[..., Result]) -> None:
+    from sotsync.config import find_workspace
+    from sotsync.locking import holder_path, lock_dir
+
+    ws = find_workspace(demo.path)
+    lock_dir(ws).mkdir(parents=True, exist_ok=True)
+    record = json.dumps(
+        {
+            "host": "gone-host",
+            "pid": 999999,
+            "command": "sotsync new",
+            "time": "2026-01-01T00:00:00Z",
+        }
+    )
+    holder_path(ws).write_text(record, encoding="utf-8")
+    code, out, err = sot("--repo", demo.path, "unlock")
+    assert (code, err) == (0, "")
+    assert out.startswith("removed the lock record of pid 999999 on host gone-host")
+    assert not holder_path(ws).exists()
+    assert sot("--repo", demo.path, "unlock") == (0, "no lock record; nothing to do\n", "")
+
+
+def test_unlock_refuses_while_the_lock_is_held(demo: GitRepo, sot: Callable[..., Result]) -> None:
+    from sotsync.config import find_workspace
+    from sotsync.locking import workspace_lock
+
+    code = 0
+    out = err = ""
+    with workspace_lock(find_workspace(demo.path), "sotsync fix"):
+        script = "import sys; from sotsync.cli import run; sys.exit(run(sys.argv[1:]))"
+        proc = subprocess.run(
+            [sys.executable, "-c", script, "--repo", str(demo.path), "unlock"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        code, out, err = proc.returncode, proc.stdout, proc.stderr
+    assert code == 3
+    assert out == ""
+    assert err.startswith("sotsync: error: workspace lock is held by a running process")
+    assert "hint: wait for that process to finish" in err
+
+
+def test_write_baseline_records_everything_even_with_baseline(
+    demo: GitRepo, sot: Callable[..., Result], tmp_path: Path
+) -> None:
+    base = tmp_path / "base.json"
+    code, _out, err = sot("--repo", demo.path, "lint", "--write-baseline", base)
+    assert code == 0 and err == "wrote 16 finding(s) to " + str(base) + "\n"
+    code, _out, err = sot("--repo", demo.path, "lint", "--baseline", base, "--write-baseline", base)
+    assert code == 0 and err == "wrote 16 finding(s) to " + str(base) + "\n"
+    assert sot("--repo", demo.path, "lint", "--baseline", base)[0] == 0

@@ -22,7 +22,7 @@ from sotsync.ledger import fix as fixer
 from sotsync.ledger.lint import BY_CODE, lint_ledger
 from sotsync.ledger.new import add_entry, next_id
 from sotsync.ledger.parse import Ledger, parse_ledger, render_lines
-from sotsync.locking import workspace_lock
+from sotsync.locking import Holder, break_lock, workspace_lock
 from sotsync.models import Finding, severity_rank
 
 BINARY_SNIFF = 8000
@@ -457,3 +457,11 @@ def init(
             )
             written = str(write_config(ws, config.ledgers, target).relative_to(ws.root))
     return InitResult(tuple(created), written)
+
+
+# --------------------------------------------------------------------------- unlock
+
+
+def unlock(config: Config) -> Holder | None:
+    """Remove a stale lock record; LockError while a live process holds the lock."""
+    return break_lock(config.workspace)

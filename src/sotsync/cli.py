@@ -148,7 +148,9 @@ def lint(
       sotsync lint build --format json
       sotsync lint --new-since origin/main --fail-on warning
     """
-    report = api.lint(state.config, ledgers, _codes(select), _codes(ignore), baseline, new_since)
+    # A baseline being written records every current finding, not only the new ones.
+    accepted = None if write_baseline is not None else baseline
+    report = api.lint(state.config, ledgers, _codes(select), _codes(ignore), accepted, new_since)
     if write_baseline is not None:
         count = api.write_baseline(report, write_baseline)
         click.echo(f"wrote {count} finding(s) to {write_baseline}", err=True)
@@ -330,6 +332,25 @@ def init(state: State, write_config: str | None) -> int:
         click.echo(f"configuration in {result.config}")
     if not result.created:
         click.echo("ledgers already present; nothing to create")
+    return EXIT_OK
+
+
+@cli.command()
+@pass_state
+def unlock(state: State) -> int:
+    """Remove the record of a workspace lock whose holder is gone.
+
+    A live holder is never interrupted: the command refuses while the lock is held.
+
+    \b
+    Example:
+      sotsync unlock
+    """
+    holder = api.unlock(state.config)
+    if holder is None:
+        click.echo("no lock record; nothing to do")
+    else:
+        click.echo(f"removed the lock record of {holder.describe()}")
     return EXIT_OK
 
 

@@ -274,6 +274,7 @@ def _rows(ledger: Ledger, out: _Collector) -> None:
                 f"INDEX row for {ident} has no entry section",
                 col=rows[0].col,
                 entry_id=ident,
+                subject=ident,  # stable when fix rewrites or moves the row
             )
     _disagreements(ledger, by_id, out)
 
