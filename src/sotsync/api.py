@@ -10,6 +10,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -212,7 +213,7 @@ def fix(
     specs = ledger_specs(config, selectors)
     eol = _eol_rules(ws, specs)
     results = []
-    with workspace_lock(ws, "sotsync fix") if not dry_run else _nullcontext():
+    with nullcontext() if dry_run else workspace_lock(ws, "sotsync fix"):
         for spec in specs:
             ledger = load_ledger(ws, spec)
             result = fixer.fix_ledger(
@@ -226,14 +227,6 @@ def fix(
                 fsio.atomic_write_bytes(ws.root / spec.path, result.after, spec.path)
             results.append(result)
     return results
-
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 # --------------------------------------------------------------------------- inspect
