@@ -206,9 +206,10 @@ def _add_rows(ledger: Ledger, findings: list[Finding], lines: Lines, eol: str | 
         if entry.id not in wanted or entry.occurrence != 1:
             continue
         cells = [""] * columns.count
+        # The id goes last: a narrow header may give the title (or date) the id's column.
+        cells[columns.title] = escape_cell(entry.title)
         cells[columns.date] = entry.date or ""
         cells[columns.id] = entry.id
-        cells[columns.title] = escape_cell(entry.title)
         text = "| " + " | ".join(cells) + " |"
         inserts.append((_insert_position(ledger, entry.key), text + ledger.newline))
     for position, text in sorted(inserts, key=lambda item: item[0], reverse=True):

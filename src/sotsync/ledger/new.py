@@ -79,9 +79,10 @@ def _row(
     assert columns is not None and ledger.index_table is not None
     header = [h.lower() for h in _header_cells(ledger)]
     cells = [""] * columns.count
+    # The id goes last: a narrow header may give the title (or date) the id's column.
+    cells[columns.title] = escape_cell(title)
     cells[columns.date] = date
     cells[columns.id] = new_id
-    cells[columns.title] = escape_cell(title)
     for key, value in fields:
         for i, name in enumerate(header):
             if i not in (columns.date, columns.id) and name == key.lower():

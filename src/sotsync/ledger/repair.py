@@ -91,6 +91,8 @@ def repair_cells(ledger: Ledger, row: IndexRow) -> tuple[str, ...] | None:
             continue
         merged = " \\| ".join(row.cells[col : col + extra + 1])
         cells = (*row.cells[:col], merged, *row.cells[col + extra + 1 :])
+        if any(cells[i] != row.cells[i] for i in (columns.id, columns.date)):
+            continue  # the row's id and date stay where they were read from
         if all(kinds[i].accepts(cells[i], ledger.prefix) for i in range(columns.count)):
             candidates.append(cells)
     if len(candidates) > 1 and row.id is not None:
