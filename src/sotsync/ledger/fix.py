@@ -148,23 +148,28 @@ def _move_stray(ledger: Ledger, findings: list[Finding], lines: Lines, eol: str 
     newline = ledger.newline
     in_table = {r.text_key for r in ledger.table_rows}
     stray = [r for r in ledger.rows if not r.in_table and not r.glued]
-    inserts: list[tuple[int, str]] = []
-    removed: set[int] = set()
+    inserts: list[tuple[int, tuple[int, ...], str]] = []
+    removed = {row.line for row in stray}
     for row in stray:
-        removed.add(row.line)
         if row.text_key in in_table:
             continue  # an identical row is already in the table
         in_table.add(row.text_key)
         text = strip_eol(lines[row.line]).strip()
         key = _key(row.id) if row.id else (0,)
-        inserts.append((_insert_position(ledger, key), text + newline))
-    # Remove from the bottom up, then insert (the table sits above every stray row it receives).
+        position = _insert_position(ledger, key)
+        shift = sum(1 for r in removed if r < position)
+        inserts.append((position - shift, key, text + newline))
+    # Remove from the bottom up, then insert into the table.
     for line_no in sorted(removed, reverse=True):
         del lines[line_no]
-    for position, text in sorted(inserts, key=lambda item: item[0], reverse=True):
-        shift = sum(1 for r in removed if r < position)
-        lines.insert(position - shift, text)
+    _insert_rows(lines, inserts)
     return len(stray)
+
+
+def _insert_rows(lines: Lines, inserts: list[tuple[int, tuple[int, ...], str]]) -> None:
+    """Insert rows bottom-up; rows for one position go in newest first (highest id on top)."""
+    for position, _, text in sorted(inserts, key=lambda item: (-item[0], item[1])):
+        lines.insert(position, text)
 
 
 def _dedupe_rows(ledger: Ledger, findings: list[Finding], lines: Lines, eol: str | None) -> int:
@@ -201,7 +206,7 @@ def _add_rows(ledger: Ledger, findings: list[Finding], lines: Lines, eol: str | 
     if columns is None or ledger.index_table is None:
         return 0
     wanted = {f.entry_id for f in findings}
-    inserts = []
+    inserts: list[tuple[int, tuple[int, ...], str]] = []
     for entry in ledger.entries:
         if entry.id not in wanted or entry.occurrence != 1:
             continue
@@ -211,9 +216,8 @@ def _add_rows(ledger: Ledger, findings: list[Finding], lines: Lines, eol: str | 
         cells[columns.date] = entry.date or ""
         cells[columns.id] = entry.id
         text = "| " + " | ".join(cells) + " |"
-        inserts.append((_insert_position(ledger, entry.key), text + ledger.newline))
-    for position, text in sorted(inserts, key=lambda item: item[0], reverse=True):
-        lines.insert(position, text)
+        inserts.append((_insert_position(ledger, entry.key), entry.key, text + ledger.newline))
+    _insert_rows(lines, inserts)
     return len(inserts)
 
 
