@@ -1002,7 +1002,7 @@ def test_new_prints_the_id_and_writes_row_and_section(
         "| 2026-02-11 | BUILD-013 | Mirror \\| cache warm-up | text\\|json output |  |"
     )
     heading = lines.index("## BUILDS (Reverse Chronological)")
-    assert lines[heading + 2] == "### BUILD-013 | 2026-02-11 | Mirror | cache warm-up"
+    assert lines[heading + 2] == "### BUILD-013 | 2026-02-11 | Mirror \\| cache warm-up"
     assert lines[heading + 4] == "**Summary**: text|json output"
     ledger = parse_ledger(data, "docs/BUILD_HISTORY.md", "BUILD")
     assert [len(r.cells) for r in ledger.table_rows if r.id == "BUILD-013"] == [5]

@@ -22,7 +22,7 @@ from sotsync.errors import ConfigError, LedgerError, UsageError
 from sotsync.ledger import fix as fixer
 from sotsync.ledger.lint import BY_CODE, lint_ledger
 from sotsync.ledger.new import add_entry, next_id
-from sotsync.ledger.parse import Ledger, parse_ledger, render_lines
+from sotsync.ledger.parse import Ledger, parse_ledger
 from sotsync.locking import Holder, break_lock, workspace_lock
 from sotsync.models import Finding, severity_rank
 
@@ -310,23 +310,8 @@ def new(
         elsewhere = _ids_on_branches(ws, spec, ledger.data)
         ident = next_id(spec.prefix, ledger.ids(), elsewhere)
         data = add_entry(ledger, ident, title, when, fields, spec.order == "newest-first")
-        data = _honest_counts(data, spec)
         fsio.atomic_write_bytes(ws.root / spec.path, data, spec.path)
     return NewEntry(ident, spec.path, when)
-
-
-def _honest_counts(data: bytes, spec: LedgerSpec) -> bytes:
-    """*data* with the summary and META counts stating the ids it now documents.
-
-    Without this every new entry would leave a clean ledger with SOT030/SOT031 findings.
-    """
-    ledger = parse_ledger(data, spec.path, spec.prefix)
-    stale = [f for f in lint_ledger(ledger) if f.code in ("SOT030", "SOT031")]
-    if not stale:
-        return data
-    lines = list(ledger.lines)
-    fixer._counts(ledger, stale, lines, None)  # the SOT030/SOT031 repair of `sotsync fix`
-    return render_lines(lines, ledger.bom)
 
 
 def _check_date(date: str) -> None:

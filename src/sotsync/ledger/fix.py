@@ -247,6 +247,20 @@ def _counts(ledger: Ledger, findings: list[Finding], lines: Lines, eol: str | No
     return count
 
 
+def refresh_counts(data: bytes, path: str, prefix: str) -> bytes:
+    """``data`` with summary and META counts stating the ids it documents (SOT030/SOT031).
+
+    ``sotsync new`` calls this so that adding an entry never leaves the counts stale.
+    """
+    ledger = parse_ledger(data, path, prefix)
+    stale = [f for f in lint_ledger(ledger) if f.code in ("SOT030", "SOT031")]
+    if not stale:
+        return data
+    lines = list(ledger.lines)
+    _counts(ledger, stale, lines, None)
+    return render_lines(lines, ledger.bom)
+
+
 _REPAIRS: tuple[tuple[str, Repair], ...] = (
     ("SOT007", _bom),
     ("SOT003", _endings),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from sotsync.errors import LedgerError, UsageError
-from sotsync.ledger.fix import escape_cell
+from sotsync.ledger.fix import escape_cell, refresh_counts
 from sotsync.ledger.parse import Ledger, id_pattern, parse_ledger, render_lines, strip_eol
 
 
@@ -62,7 +62,7 @@ def add_entry(
     lines[section_at:section_at] = section
     row_at = _row_position(ledger, newest_first)
     lines.insert(row_at, _row(ledger, new_id, title, date, fields) + newline)
-    data = render_lines(lines, ledger.bom)
+    data = refresh_counts(render_lines(lines, ledger.bom), ledger.path, ledger.prefix)
     check = parse_ledger(data, ledger.path, ledger.prefix)
     if new_id not in {e.id for e in check.entries}:
         raise LedgerError(
@@ -85,7 +85,7 @@ def _row(
     cells[columns.id] = new_id
     for key, value in fields:
         for i, name in enumerate(header):
-            if i not in (columns.date, columns.id) and name == key.lower():
+            if i not in (columns.date, columns.id, columns.title) and name == key.lower():
                 cells[i] = escape_cell(value)
     return "| " + " | ".join(cells) + " |"
 
@@ -133,7 +133,7 @@ def _section(
     newline: str,
 ) -> list[str]:
     level = ledger.entries[0].level if ledger.entries else 3
-    heading = "#" * level + f" {new_id} | {date} | {' '.join(title.split())}"
+    heading = "#" * level + f" {new_id} | {date} | {escape_cell(title)}"
     body = [heading + newline, newline]
     for key, value in fields:
         body.append(f"**{key}**: {' '.join(value.split())}" + newline)

@@ -429,7 +429,7 @@ def _looks_like_entry(text: str) -> bool:
 def _title_and_date(
     rest: str, lines: tuple[str, ...], body_start: int, end: int
 ) -> tuple[str, str | None]:
-    parts = [p.strip() for p in rest.split("|")]
+    parts = [p.strip().replace("\\|", "|") for p in _CELL_SPLIT.split(rest)]
     suffix = parts[0].strip(" :-–—")
     date = None
     title_parts: list[str] = []
