@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from sotsync.ledger.parse import Ledger, strip_eol
+from sotsync.ledger.parse import Ledger, line_breaks, strip_eol
 from sotsync.ledger.repair import repair_cells
 from sotsync.models import Entry, Finding, IndexRow
 
@@ -65,7 +65,7 @@ _ABS_PATH = re.compile(
     r"|/home/[A-Za-z0-9._-]+/[^\s|`'\")\]>]*|/Users/[A-Za-z0-9._-]+/[^\s|`'\")\]>]*)"
 )
 _PATH_HINT = re.compile(r":[\\/]|/home/|/Users/")
-_PATH_HINT_BYTES = re.compile(rb":[\\/]|/home/|/Users/")
+_PATH_HINT_BYTES = re.compile(rb"(?<![\w/.])[A-Za-z]:[\\/]|/home/|/Users/")
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -147,7 +147,7 @@ def _encoding(ledger: Ledger, eol: str | None, out: _Collector) -> None:
         for i, line in enumerate(ledger.lines):
             if _CONFLICT.match(line):
                 out.add("SOT002", i, f"merge-conflict marker {line[:7]!r}")
-    if len(data) > LONG_LINE:
+    if len(data) > LONG_LINE and max(map(len, ledger.lines)) > LONG_LINE:
         for i, line in enumerate(ledger.lines):
             length = len(strip_eol(line))
             if length > LONG_LINE:
@@ -442,7 +442,7 @@ def _paths(ledger: Ledger, out: _Collector) -> None:
     line_no, counted = 0, 0
     # Find candidates on the bytes (fast, no copy), then check each candidate line in full.
     for hint in _PATH_HINT_BYTES.finditer(data):
-        line_no += _line_breaks(data, counted, hint.start())
+        line_no += line_breaks(data, counted, hint.start())
         counted = hint.start()
         if line_no in reported or line_no >= len(ledger.lines):
             continue
@@ -460,12 +460,3 @@ def _paths(ledger: Ledger, out: _Collector) -> None:
                     subject=match.group(0),
                 )
                 break
-
-
-def _line_breaks(data: bytes, start: int, end: int) -> int:
-    """Line endings (CRLF, LF, CR) in ``data[start:end]``."""
-    return (
-        data.count(b"\n", start, end)
-        + data.count(b"\r", start, end)
-        - data.count(b"\r\n", start, end)
-    )

@@ -142,16 +142,44 @@ def strip_eol(line: str) -> str:
 @lru_cache(maxsize=32)
 def id_pattern(prefix: str) -> re.Pattern[str]:
     """``PREFIX-NNN`` with optional numeric sub-ids, not followed by more digits or a sub-id."""
-    return re.compile(rf"{re.escape(prefix)}-(\d+(?:\.\d+)*)(?!\d)(?!\.\d)")
+    return re.compile(rf"{re.escape(prefix)}-(\d+(?:\.\d+)*)(?!\d)(?!\.\d)", re.ASCII)
 
 
 @lru_cache(maxsize=32)
 def _row_pattern(prefix: str) -> re.Pattern[str]:
     """The start of an INDEX row anywhere in a line: ``| date | PREFIX-N |``."""
-    return re.compile(
-        rf"\|[ \t]*\d{{4}}-\d{{2}}-\d{{2}}[^|\r\n]*\|[ \t]*\**{re.escape(prefix)}-\d+(?:\.\d+)*"
-        rf"\**[ \t]*\|"
+    return re.compile(_row_regex(prefix), re.ASCII)
+
+
+@lru_cache(maxsize=32)
+def _row_pattern_bytes(prefix: str) -> re.Pattern[bytes]:
+    """``_row_pattern`` for the raw bytes: finds candidate lines without decoding anything."""
+    return re.compile(_row_regex(prefix).encode("ascii"))
+
+
+def _row_regex(prefix: str) -> str:
+    return (
+        rf"\|[ \t]*[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[^|\r\n]*\|[ \t]*\**{re.escape(prefix)}"
+        rf"-[0-9]+(?:\.[0-9]+)*\**[ \t]*\|"
     )
+
+
+def _candidate_lines(data: bytes, pattern: re.Pattern[bytes]) -> list[int]:
+    """0-based numbers of the lines of ``data`` where ``pattern`` matches, in order."""
+    found: list[int] = []
+    line_no, counted = 0, 0
+    for match in pattern.finditer(data):
+        line_no += line_breaks(data, counted, match.start())
+        counted = match.start()
+        if not found or found[-1] != line_no:
+            found.append(line_no)
+    return found
+
+
+def line_breaks(data: bytes, start: int, end: int) -> int:
+    """Line endings (CRLF, LF, CR) in ``data[start:end]``."""
+    crlf = data.count(b"\r\n", start, end)
+    return data.count(b"\n", start, end) + data.count(b"\r", start, end) - crlf
 
 
 def canonical_id(prefix: str, digits: str) -> tuple[str, tuple[int, ...]]:
@@ -230,7 +258,7 @@ def parse_ledger(data: bytes, path: str, prefix: str) -> Ledger:
     index_heading = next((h for h in top if h.text.upper().startswith("INDEX")), None)
     table = _index_table(blocks, top, index_heading)
     columns = _columns(lines, table) if table is not None else None
-    rows = _rows(lines, blocks, table, columns, prefix)
+    rows = _rows(data, lines, blocks, table, columns, prefix)
     entries, idless, breaks = _entries(lines, top, prefix)
     end = index_heading.line if index_heading else (entries[0].line if entries else len(lines))
     return Ledger(
@@ -319,6 +347,7 @@ def _fragments(line: str, prefix: str) -> list[tuple[int, int]]:
 
 
 def _rows(
+    data: bytes,
     lines: tuple[str, ...],
     blocks: BlockMap,
     table: Table | None,
@@ -344,12 +373,11 @@ def _rows(
                 )
     excluded = _excluded_lines(blocks, table)
     pattern = _row_pattern(prefix)
-    marker = f"{prefix}-"
-    # A substring test per line is cheap; joining a large ledger into one string is not.
-    for line_no, line in enumerate(lines):
-        if marker not in line or line_no in table_lines or pattern.search(line) is None:
+    for line_no in _candidate_lines(data, _row_pattern_bytes(prefix)):
+        if line_no in table_lines or line_no >= len(lines) or _is_excluded(excluded, line_no):
             continue
-        if _is_excluded(excluded, line_no):
+        line = lines[line_no]
+        if pattern.search(line) is None:
             continue
         lead = len(line) - len(line.lstrip(" "))
         for start, end in _fragments(line, prefix):
