@@ -65,7 +65,6 @@ _ABS_PATH = re.compile(
     r"|/home/[A-Za-z0-9._-]+/[^\s|`'\")\]>]*|/Users/[A-Za-z0-9._-]+/[^\s|`'\")\]>]*)"
 )
 _PATH_HINT = re.compile(r":[\\/]|/home/|/Users/")
-_PATH_HINT_BYTES = re.compile(rb"(?<![\w/.])[A-Za-z]:[\\/]|/home/|/Users/")
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -440,10 +439,9 @@ def _paths(ledger: Ledger, out: _Collector) -> None:
     data = ledger.data
     reported: set[int] = set()
     line_no, counted = 0, 0
-    # Find candidates on the bytes (fast, no copy), then check each candidate line in full.
-    for hint in _PATH_HINT_BYTES.finditer(data):
-        line_no += line_breaks(data, counted, hint.start())
-        counted = hint.start()
+    for offset in _path_candidates(data):
+        line_no += line_breaks(data, counted, offset)
+        counted = offset
         if line_no in reported or line_no >= len(ledger.lines):
             continue
         line = ledger.lines[line_no]
@@ -460,3 +458,27 @@ def _paths(ledger: Ledger, out: _Collector) -> None:
                     subject=match.group(0),
                 )
                 break
+
+
+def _path_candidates(data: bytes) -> list[int]:
+    """Byte offsets where a machine-specific path may start, found with plain substring search.
+
+    A regex scan of a large ledger is slow; ``bytes.find`` is not, and URLs (``https://``) are
+    dropped by looking at the byte before the drive letter.
+    """
+    found: list[int] = []
+    for needle in (b":/", b":\\"):
+        pos = data.find(needle, 1)
+        while pos >= 0:
+            drive = data[pos - 1 : pos]
+            before = data[pos - 2 : pos - 1] if pos >= 2 else b""
+            if drive.isalpha() and not (before.isalnum() or before in (b"_", b"/", b".")):
+                found.append(pos - 1)
+            pos = data.find(needle, pos + 2)
+    for needle in (b"/home/", b"/Users/"):
+        pos = data.find(needle)
+        while pos >= 0:
+            found.append(pos)
+            pos = data.find(needle, pos + 1)
+    found.sort()
+    return found
