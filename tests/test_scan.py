@@ -244,6 +244,124 @@ def test_arbitrary_text(text: str) -> None:
     check(text)
 
 
+# -- fast paths: simple list items, inert paragraph lines, table rows -----------------------------
+
+FAST_CASES = [
+    "- a\n- b\n- c\n",
+    "- **Fix**: x\n- **y**: z\n- *e* f\n- __init__ g\n- +x\n- --x\n",
+    "- a\n   - b\n   - c\n- d\n   - e\n",
+    "1. **X**: a\n   - b\n2. **Y**\n   - c\n\nafter\n",
+    "1. a\n1) b\n2. c\n",
+    "- a\n* b\n+ c\n1. d\n",
+    "- a\n\n- b\n\n\n- c\n",
+    "- a\n\n  b\n- c\n",
+    "- a\n\n    code\n",
+    "- a\n- - -\n- b\n",
+    "- a\n-- b\n",
+    "- a\n---\n",
+    "- a\n  ---\n",
+    "- a\n  -\n",
+    "- a\n   -\n- b\n",
+    "- a\n    - b\n- c\n",
+    "- a\n     - b\n",
+    "- a\n      - b\n",
+    "- a\n  2. b\n  1. c\n",
+    "- a\n  1. b\n- c\n",
+    "- a\n   - b\n     - c\n- d\n",
+    "- a\n   - b\n  - c\n",
+    "- a\n   - b\n   * c\n",
+    "- a\n   - b\n\n   c\n",
+    "- a\n   - b\n\nc\n",
+    "- a | b\n- --|--\n",
+    "- a\n|---|\n",
+    "- a | b\n  |---|---|\n",
+    "- a\n- b | c\n|---|---|\n",
+    "   - a\n    - b\n  - c\n",
+    "> - a\n> - b\nlazy\n",
+    "> - a\n- b\n",
+    "> - a\n>    - b\n> - c\n",
+    "123456789. a\n\n    123456789. b\n",
+    "1. a\n\n    2. b\n",
+    "- " * 17 + "a\n- b\n- c\n",
+    "- " * 15 + "a\n" + "  " * 15 + " - b\n",
+    "- a\n- b",
+    "- a\n   - b",
+    "- a\n\n",
+    "-\ta\n- b\n",
+    "-  a\n- b\n",
+    "- a\n-\tb\n",
+    "- a\n\t- b\n",
+    "- [x]: /u\n- b\n",
+    "- <div>\n- b\n",
+    "- a\n- # h\n- ```\n",
+    "**Title**: x\n**Status**: y\n|---|\n",
+    "**a** | b\n|---|---|\n",
+    "**a**\n- b\n**c**\n* d\n",
+    "**a**\n***\n**b**\n___\n",
+    "a\n**b\n| x |\n|---|\n",
+    "*a\n* b\n_a\n__\n",
+    "| a |\n|---|\n| b |\n> c\n",
+    "| a |\n|---|\n| b |\n- c\n",
+    "| a |\n|---|\n| b |\n    | c |\n",
+    "| a |\n|---|\n|\n",
+]
+
+
+@pytest.mark.parametrize("text", FAST_CASES)
+def test_fast_path_cases(text: str) -> None:
+    check(text)
+    check(text.replace("\n", "\r\n"))
+
+
+FAST_INDENT = st.sampled_from(["", " ", "  ", "   ", "    ", "     ", "      ", "\t"])
+FAST_CONTENT = st.sampled_from(
+    [
+        "The x",
+        "**Fix**: y",
+        "*a*",
+        "**",
+        "*",
+        "--x",
+        "__a",
+        "+b",
+        "- -",
+        "-",
+        "",
+        " two",
+        "# h",
+        "| a | b |",
+        "|---|---|",
+        "```",
+        "> q",
+        "[r]: /u",
+        "<div>",
+        "1. n",
+        "2) n",
+    ]
+)
+FAST_LINE = st.one_of(
+    st.builds(
+        lambda i, m, x: f"{i}{m} {x}",
+        FAST_INDENT,
+        st.sampled_from(["-", "*", "+", "1.", "2.", "1)", "123456789."]),
+        FAST_CONTENT,
+    ),
+    st.builds(lambda i, x: f"{i}{x}", FAST_INDENT, FAST_CONTENT),
+    st.sampled_from(["", "", "   ", "---", "===", "|---|", "> - a", ">"]),
+)
+FAST_DOC = st.builds(
+    lambda lines, sep: sep.join(lines) + sep,
+    st.lists(FAST_LINE, max_size=12),
+    st.sampled_from(["\n", "\r\n"]),
+)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(FAST_DOC)
+def test_fast_path_documents(text: str) -> None:
+    check(text)
+
+
 def test_generated_ledger() -> None:
     genledger = pytest.importorskip("genledger") if _add_benchmarks_path() else None
     assert genledger is not None

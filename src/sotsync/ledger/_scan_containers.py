@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from sotsync.ledger._scan_fastlist import simple_items
+
 if TYPE_CHECKING:
     from sotsync.ledger.scan import _Scanner
 
@@ -127,8 +129,6 @@ def list_block(st: _Scanner, start: int, end: int, silent: bool) -> bool:
         return False
     terminating = silent and st.parent == "paragraph" and sC[start] >= blk
     L = st.L
-    bM = st.bM
-    tS = st.tS
     eM = st.eM
     m = _marker(st, start)
     if m is None:
@@ -149,44 +149,10 @@ def list_block(st: _Scanner, start: int, end: int, silent: bool) -> bool:
     st.parent = "list"
     nxt = start
     while nxt < end:
-        s = L[nxt]
-        pos = after
-        mx = eM[nxt]
-        initial = offset = sC[nxt] + after - (bM[nxt] + tS[nxt])
-        bs = st.bsC[nxt]
-        while pos < mx:
-            ch = s[pos]
-            if ch == "\t":
-                offset += 4 - (offset + bs) % 4
-            elif ch == " ":
-                offset += 1
-            else:
-                break
-            pos += 1
-        content = pos
-        gap = 1 if content >= mx else offset - initial
-        if gap > 4:
-            gap = 1
-        old_ts = tS[nxt]
-        old_sc = sC[nxt]
-        old_list_indent = st.list_indent
-        st.list_indent = st.blk
-        st.blk = initial + gap
-        tS[nxt] = content - bM[nxt]
-        sC[nxt] = offset
-        st.level += 1
-        st.depth += 1
-        if content >= mx and st.is_empty(nxt + 1):
-            st.line = min(st.line + 2, end)
-        else:
-            st.tokenize(nxt, end)
-        st.level -= 1
-        st.depth -= 1
-        st.blk = st.list_indent
-        st.list_indent = old_list_indent
-        tS[nxt] = old_ts
-        sC[nxt] = old_sc
-        nxt = st.line
+        nxt, after = simple_items(st, nxt, after, end)
+        if after >= 0:
+            _item(st, nxt, after, end)
+            nxt = st.line
         if nxt >= end:
             break
         if sC[nxt] < st.blk or sC[nxt] - st.blk >= 4:
@@ -203,3 +169,49 @@ def list_block(st: _Scanner, start: int, end: int, silent: bool) -> bool:
     st.line = nxt
     st.parent = old_parent
     return True
+
+
+def _item(st: _Scanner, nxt: int, after: int, end: int) -> None:
+    """One list item (marker ending at ``after`` on line ``nxt``): the general path."""
+    L = st.L
+    bM = st.bM
+    tS = st.tS
+    eM = st.eM
+    sC = st.sC
+    s = L[nxt]
+    pos = after
+    mx = eM[nxt]
+    initial = offset = sC[nxt] + after - (bM[nxt] + tS[nxt])
+    bs = st.bsC[nxt]
+    while pos < mx:
+        ch = s[pos]
+        if ch == "\t":
+            offset += 4 - (offset + bs) % 4
+        elif ch == " ":
+            offset += 1
+        else:
+            break
+        pos += 1
+    content = pos
+    gap = 1 if content >= mx else offset - initial
+    if gap > 4:
+        gap = 1
+    old_ts = tS[nxt]
+    old_sc = sC[nxt]
+    old_list_indent = st.list_indent
+    st.list_indent = st.blk
+    st.blk = initial + gap
+    tS[nxt] = content - bM[nxt]
+    sC[nxt] = offset
+    st.level += 1
+    st.depth += 1
+    if content >= mx and st.is_empty(nxt + 1):
+        st.line = min(st.line + 2, end)
+    else:
+        st.tokenize(nxt, end)
+    st.level -= 1
+    st.depth -= 1
+    st.blk = st.list_indent
+    st.list_indent = old_list_indent
+    tS[nxt] = old_ts
+    sC[nxt] = old_sc

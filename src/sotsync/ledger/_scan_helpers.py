@@ -58,6 +58,11 @@ def prepare(lines: Sequence[str]) -> list[str]:
     return out
 
 
+def denul(text: str) -> str:
+    """``text`` with NUL replaced by U+FFFD, as markdown-it-py's normalisation does."""
+    return text.replace("\0", "\ufffd") if "\0" in text else text
+
+
 def cell_count(text: str) -> int:
     """Number of cells markdown-it-py's ``escapedSplit`` finds in a trimmed table line."""
     if not text:

@@ -20,7 +20,9 @@ from collections.abc import Sequence
 from itertools import compress, count, repeat
 
 from sotsync.ledger._scan_containers import blockquote, list_block
-from sotsync.ledger._scan_helpers import DELIM_CELL, TRIM_CHARS, cell_count, html_kind, prepare
+from sotsync.ledger._scan_fastlist import NOT_INERT, inert
+from sotsync.ledger._scan_helpers import TRIM_CHARS, denul, html_kind, prepare
+from sotsync.ledger._scan_paragraph import paragraph, table
 from sotsync.ledger._scan_reference import parse_reference
 from sotsync.ledger.blocks import BlockMap, CodeBlock, Heading, Table
 
@@ -56,8 +58,12 @@ def scan_blocks(lines: Sequence[str]) -> BlockMap:
     return BlockMap(tuple(scanner.headings), tuple(scanner.code), tuple(scanner.tables))
 
 
-def _denul(text: str) -> str:
-    return text.replace("\0", "\ufffd") if "\0" in text else text
+def _columns(s: str, pos: int) -> int:
+    """The column reached by the leading spaces and tabs ``s[:pos]`` (tab stops every 4)."""
+    off = 0
+    for ch in s[:pos]:
+        off += 1 if ch == " " else 4 - off % 4
+    return off
 
 
 class _Scanner:
@@ -95,18 +101,10 @@ class _Scanner:
         ts = [0] * (n + 1)
         sc = [0] * (n + 1)
         for i in compress(count(), map(str.startswith, lines, repeat(_SP_TUPLE))):
-            off = 0
-            pos = 0
-            for ch in lines[i]:
-                if ch == " ":
-                    off += 1
-                elif ch == "\t":
-                    off += 4 - off % 4
-                else:
-                    break
-                pos += 1
-            ts[i] = min(pos, em[i])
-            sc[i] = off
+            s = lines[i]
+            pos = len(s) - len(s.lstrip(_SP))
+            ts[i] = pos if pos < em[i] else em[i]
+            sc[i] = pos if s.find("\t", 0, pos) < 0 else _columns(s, pos)
         self.tS = ts
         self.sC = sc
         self.bsC = [0] * (n + 1)
@@ -151,22 +149,33 @@ class _Scanner:
             if self.level >= _MAX_NESTING:
                 self.line = end
                 break
-            c = L[line][bM[line] + tS[line]]
-            if c in _BLOCK_START or sC[line] - blk >= 4 or self.table_next(line + 1, end):
-                self.dispatch(line, end, c, blk)
+            s = L[line]
+            pos = bM[line] + tS[line]
+            tbl = self.table_next(line + 1, end)
+            c = s[pos]
+            if sC[line] - blk >= 4 or tbl or (c in NOT_INERT and not inert(s, pos, eM[line])):
+                self.dispatch(line, end, c, blk, tbl)
             else:  # only lheading and paragraph can match
-                self.paragraph(line, end)
+                paragraph(self, line, end)
             line = self.line
             if line < end and bM[line] + tS[line] >= eM[line]:
                 line += 1
                 self.line = line
 
-    def dispatch(self, line: int, end: int, c: str, blk: int) -> None:
-        """Run markdown-it-py's block rules, in order, on a non-empty ``line``."""
-        if self.table_next(line + 1, end) and self.table(line, end, False):
+    def dispatch(self, line: int, end: int, c: str, blk: int, tbl: bool) -> None:
+        """Run markdown-it-py's block rules, in order, on a non-empty ``line``.
+
+        ``tbl`` is ``table_next(line + 1, end)``.  After the table and indented-code rules,
+        the first character ``c`` selects the only rules that can match, in their order.
+        """
+        if tbl and table(self, line, end, False):
             return
         if self.sC[line] - blk >= 4:
             self.code_block(line, end)
+            return
+        if c == "#":
+            if not self.heading(line):
+                paragraph(self, line, end)
             return
         if (c == "`" or c == "~") and self.fence(line, end, False):
             return
@@ -182,9 +191,7 @@ class _Scanner:
             return
         if c == "<" and self.html_block(line, end, False):
             return
-        if c == "#" and self.heading(line):
-            return
-        self.paragraph(line, end)
+        paragraph(self, line, end)
 
     # -- terminators ----------------------------------------------------------------------------
 
@@ -203,7 +210,7 @@ class _Scanner:
 
     def ends_paragraph(self, line: int, end: int) -> bool:
         """Whether a rule of the "paragraph" (= "reference") terminator list matches ``line``."""
-        if self.table_next(line + 1, end) and self.table(line, end, True):
+        if self.table_next(line + 1, end) and table(self, line, end, True):
             return True
         if self.sC[line] - self.blk >= 4:
             return False
@@ -354,7 +361,7 @@ class _Scanner:
             body = stripped
         self.line = line + 1
         self.headings.append(
-            Heading(line, line + 1, level, _denul(body.strip(TRIM_CHARS)), self.depth > 0)
+            Heading(line, line + 1, level, denul(body.strip(TRIM_CHARS)), self.depth > 0)
         )
         return True
 
@@ -388,146 +395,6 @@ class _Scanner:
                 nxt += 1
         self.line = nxt
         return True
-
-    # -- tables ---------------------------------------------------------------------------------
-
-    def table(self, start: int, end: int, silent: bool) -> bool:
-        if start + 2 > end:
-            return False
-        nxt = start + 1
-        blk = self.blk
-        sC = self.sC
-        if sC[nxt] < blk or sC[nxt] - blk >= 4:
-            return False
-        s = self.L[nxt]
-        pos = self.bM[nxt] + self.tS[nxt]
-        mx = self.eM[nxt]
-        if pos + 1 >= mx:
-            return False
-        c1 = s[pos]
-        c2 = s[pos + 1]
-        if c1 not in _DELIM_START or c2 not in _DELIM_CHARS:
-            return False
-        if c1 == "-" and (c2 == " " or c2 == "\t"):
-            return False
-        delim = s[pos:mx]
-        if delim.strip("|-: \t"):
-            return False
-        columns = delim.split("|")
-        last = len(columns) - 1
-        aligns = 0
-        for i, col in enumerate(columns):
-            t = col.strip(TRIM_CHARS)
-            if not t:
-                if i == 0 or i == last:
-                    continue
-                return False
-            if not DELIM_CELL.fullmatch(t):
-                return False
-            aligns += 1
-        header = self.content(start).strip(TRIM_CHARS)
-        if "|" not in header or sC[start] - blk >= 4:
-            return False
-        count = cell_count(header)
-        if count == 0 or count != aligns:
-            return False
-        if silent:
-            return True
-        old_parent = self.parent
-        self.parent = "table"
-        rows = [start]
-        autocompleted = 0
-        nxt = start + 2
-        while nxt < end:
-            if sC[nxt] < blk:
-                break
-            if self.ends_blockquote(nxt, end):
-                break
-            text = self.content(nxt).strip(TRIM_CHARS)
-            if not text or sC[nxt] - blk >= 4:
-                break
-            autocompleted += count - cell_count(text)
-            if autocompleted > _MAX_AUTOCOMPLETED_CELLS:
-                break
-            rows.append(nxt)
-            nxt += 1
-        self.parent = old_parent
-        self.line = nxt
-        self.tables.append(Table(start, nxt, tuple(rows), self.depth > 0))
-        return True
-
-    # -- paragraphs and setext headings ---------------------------------------------------------
-
-    def paragraph(self, start: int, end: int) -> None:
-        """markdown-it-py's ``lheading`` then ``paragraph`` rules, in one pass."""
-        L = self.L
-        bM = self.bM
-        tS = self.tS
-        eM = self.eM
-        sC = self.sC
-        blk = self.blk
-        lmax = self.line_max
-        old_parent = self.parent
-        self.parent = "paragraph"  # left so when no underline is found, as markdown-it-py does
-        nxt = start + 1
-        while nxt < lmax:
-            s = L[nxt]
-            pos = bM[nxt] + tS[nxt]
-            if pos >= eM[nxt]:
-                break
-            ind = sC[nxt]
-            if ind - blk > 3:
-                nxt += 1
-                continue
-            c = s[pos]
-            if nxt < end and ind >= blk and (c == "=" or c == "-"):
-                body = s[pos : eM[nxt]].rstrip(_SP)
-                if not body.strip(c):
-                    self.setext(start, nxt, 1 if c == "=" else 2)
-                    self.parent = old_parent
-                    return
-            if ind < 0:
-                nxt += 1
-                continue
-            # lheading checks terminators against ``end`` and paragraph against lineMax: they
-            # differ only for a table whose delimiter row is line ``end``, after which lheading
-            # has no line left to look at.
-            if (c in _PARA_TERM or self.table_next(nxt + 1, lmax)) and self.ends_paragraph(
-                nxt, lmax
-            ):
-                break
-            nxt += 1
-        self.line = nxt
-
-    def setext(self, start: int, under: int, level: int) -> None:
-        text = _denul(self.get_lines(start, under, self.blk).strip(TRIM_CHARS))
-        self.line = under + 1
-        self.headings.append(Heading(start, under + 1, level, text, self.depth > 0))
-
-    def get_lines(self, begin: int, end: int, indent: int) -> str:
-        """markdown-it-py's ``getLines(begin, end, indent, keepLastLF=False)``."""
-        out: list[str] = []
-        for line in range(begin, end):
-            s = self.L[line]
-            first = start = self.bM[line]
-            last = self.eM[line]
-            col = 0
-            ts = self.tS[line]
-            bs = self.bsC[line]
-            while first < last and col < indent:
-                ch = s[first]
-                if ch == "\t":
-                    col += 4 - (col + bs) % 4
-                elif ch == " " or first - start < ts:
-                    col += 1
-                else:
-                    break
-                first += 1
-            if col > indent:
-                out.append(" " * (col - indent) + s[first:last])
-            else:
-                out.append(s[first:last])
-        return "\n".join(out)
 
     # -- reference definitions ------------------------------------------------------------------
 
