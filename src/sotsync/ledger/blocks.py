@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_OTHER_BREAKS = re.compile("[\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+_OTHER_BREAK_CHARS = "\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
@@ -59,6 +59,6 @@ def split_lines(text: str) -> list[str]:
     """Split ``text`` into lines that keep their endings, so ``"".join(lines) == text``."""
     # str.splitlines is fast but also breaks at \v, \f, \x1c-\x1e, \x85, U+2028 and U+2029;
     # CommonMark does not, so those rare texts take the regex.
-    if _OTHER_BREAKS.search(text) is None:
+    if not any(char in text for char in _OTHER_BREAK_CHARS):
         return text.splitlines(keepends=True)
     return _LINE.findall(text)

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from sotsync.ledger.parse import Ledger, line_breaks, strip_eol
+from sotsync.ledger.parse import Ledger, line_counter, strip_eol
 from sotsync.ledger.repair import repair_cells
 from sotsync.models import Entry, Finding, IndexRow
 
@@ -439,8 +439,9 @@ def _paths(ledger: Ledger, out: _Collector) -> None:
     data = ledger.data
     reported: set[int] = set()
     line_no, counted = 0, 0
+    line_breaks = line_counter(data)
     for offset in _path_candidates(data):
-        line_no += line_breaks(data, counted, offset)
+        line_no += line_breaks(counted, offset)
         counted = offset
         if line_no in reported or line_no >= len(ledger.lines):
             continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -168,20 +169,31 @@ def _candidate_lines(data: bytes, pattern: re.Pattern[bytes]) -> list[int]:
     """0-based numbers of the lines of ``data`` where ``pattern`` matches, in order."""
     found: list[int] = []
     line_no, counted = 0, 0
+    line_breaks = line_counter(data)
     for match in pattern.finditer(data):
-        line_no += line_breaks(data, counted, match.start())
+        line_no += line_breaks(counted, match.start())
         counted = match.start()
         if not found or found[-1] != line_no:
             found.append(line_no)
     return found
 
 
-def line_breaks(data: bytes, start: int, end: int) -> int:
-    """Line endings (CRLF, LF, CR) in ``data[start:end]``."""
-    crlf = data.count(b"\r\n", start, end)
-    return data.count(b"\n", start, end) + data.count(b"\r", start, end) - crlf
+def line_counter(data: bytes) -> Callable[[int, int], int]:
+    """A function counting the line endings (CRLF, LF, CR) in ``data[start:end]``.
+
+    Most files have no lone CR; for them counting LF bytes is enough, and three times faster.
+    """
+    if data.count(b"\r") == data.count(b"\r\n"):
+        return lambda start, end: data.count(b"\n", start, end)
+
+    def count(start: int, end: int) -> int:
+        crlf = data.count(b"\r\n", start, end)
+        return data.count(b"\n", start, end) + data.count(b"\r", start, end) - crlf
+
+    return count
 
 
+@lru_cache(maxsize=1 << 16)
 def canonical_id(prefix: str, digits: str) -> tuple[str, tuple[int, ...]]:
     """``("170.10")`` → ``("BUILD-170.10", (170, 10))``; the main number is zero-padded to 3."""
     numbers = tuple(int(part) for part in digits.split("."))
@@ -202,7 +214,8 @@ def split_cells(row: str) -> list[str]:
         text = text[1:]
     if text.endswith("|") and not text.endswith("\\|"):
         text = text[:-1]
-    return [cell.strip() for cell in _CELL_SPLIT.split(text)]
+    cells = _CELL_SPLIT.split(text) if "\\|" in text else text.split("|")
+    return [cell.strip() for cell in cells]
 
 
 def decode_lines(data: bytes) -> tuple[bool, list[str], DecodeProblem | None]:
@@ -457,7 +470,10 @@ def _looks_like_entry(text: str) -> bool:
 def _title_and_date(
     rest: str, lines: tuple[str, ...], body_start: int, end: int
 ) -> tuple[str, str | None]:
-    parts = [p.strip().replace("\\|", "|") for p in _CELL_SPLIT.split(rest)]
+    if "\\|" in rest:
+        parts = [p.strip().replace("\\|", "|") for p in _CELL_SPLIT.split(rest)]
+    else:
+        parts = [p.strip() for p in rest.split("|")]
     suffix = parts[0].strip(" :-–—")
     date = None
     title_parts: list[str] = []
