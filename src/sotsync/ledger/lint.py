@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from sotsync.ledger.gcpause import paused_gc
 from sotsync.ledger.parse import Ledger, line_counter, strip_eol
 from sotsync.ledger.repair import repair_cells
 from sotsync.models import Entry, Finding, IndexRow
@@ -77,12 +78,13 @@ def lint_ledger(ledger: Ledger, eol: str | None = None, newest_first: bool = Tru
     """All findings of ``ledger``; ``eol`` is ``"lf"``/``"crlf"`` from ``.gitattributes``."""
     out = _Collector(ledger)
     out.newest_first = newest_first
-    _encoding(ledger, eol, out)
-    if ledger.decode_error is None and ledger.data:
-        _rows(ledger, out)
-        _entries(ledger, out)
-        _counts(ledger, out)
-        _paths(ledger, out)
+    with paused_gc():
+        _encoding(ledger, eol, out)
+        if ledger.decode_error is None and ledger.data:
+            _rows(ledger, out)
+            _entries(ledger, out)
+            _counts(ledger, out)
+            _paths(ledger, out)
     out.findings.sort(key=lambda f: (f.line, f.col, f.code))
     return out.findings
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 from sotsync.ledger.blocks import BlockMap, Heading, Table, split_lines
+from sotsync.ledger.gcpause import paused_gc
 from sotsync.ledger.scan import scan_blocks
 from sotsync.models import Entry, IndexRow, Preamble, content_hash
 
@@ -263,6 +264,11 @@ def _chunk_end(data: bytes, pos: int) -> int:
 
 def parse_ledger(data: bytes, path: str, prefix: str) -> Ledger:
     """Parse ``data`` as the ledger at ``path`` whose ids start with ``prefix``."""
+    with paused_gc():
+        return _parse(data, path, prefix)
+
+
+def _parse(data: bytes, path: str, prefix: str) -> Ledger:
     bom, decoded, problem = decode_lines(data)
     lines = tuple(decoded)
     del decoded

@@ -14,7 +14,6 @@ follows markdown-it-py.
 
 from __future__ import annotations
 
-import gc
 import re
 from collections.abc import Sequence
 from itertools import compress, count, repeat
@@ -25,6 +24,7 @@ from sotsync.ledger._scan_helpers import TRIM_CHARS, denul, html_kind, prepare
 from sotsync.ledger._scan_paragraph import paragraph, table
 from sotsync.ledger._scan_reference import parse_reference
 from sotsync.ledger.blocks import BlockMap, CodeBlock, Heading, Table
+from sotsync.ledger.gcpause import paused_gc
 
 _MAX_NESTING = 20  # markdown-it-py's ``maxNesting`` in the commonmark preset
 _MAX_AUTOCOMPLETED_CELLS = 0x10000
@@ -45,16 +45,9 @@ _HR = re.compile(r"(?:\*[ \t]*){3,}|(?:-[ \t]*){3,}|(?:_[ \t]*){3,}")
 
 def scan_blocks(lines: Sequence[str]) -> BlockMap:
     """Headings, code blocks and tables of the document made of ``lines`` (from ``split_lines``)."""
-    # The scan allocates many small objects and no cycles: the cyclic GC would only rescan the
-    # growing line arrays over and over.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         scanner = _Scanner(prepare(lines))
         scanner.tokenize(0, scanner.line_max)
-    finally:
-        if enabled:
-            gc.enable()
     return BlockMap(tuple(scanner.headings), tuple(scanner.code), tuple(scanner.tables))
 
 
