@@ -194,3 +194,14 @@ def eol_attribute(ws: Workspace, paths: Sequence[str]) -> dict[str, str | None]:
         if values.get("text") != "unset" and eol in ("lf", "crlf"):
             result[path] = eol
     return result
+
+
+def head_commit(ws: Workspace) -> str | None:
+    """The commit HEAD points to, or None (no repository, or no commit yet)."""
+    if ws.git_root is None:
+        return None
+    try:
+        out = _run(ws, ["rev-parse", "--verify", "-q", "HEAD^{commit}"])
+    except GitError:
+        return None
+    return out.decode("ascii", "replace").strip() or None

@@ -112,3 +112,12 @@ class Finding:
             "fixable": self.fixable,
             "fingerprint": self.fingerprint,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """The columns of a run that reconcile reads (``created_at`` as the database returns it)."""
+
+    id: str
+    state: str
+    created_at: object
