@@ -10,11 +10,10 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sotsync import fsio, gitrepo
 from sotsync.config import Config, LedgerSpec, Workspace, resolve_ledgers, write_config
@@ -25,6 +24,12 @@ from sotsync.ledger.new import add_entry, next_id
 from sotsync.ledger.parse import Ledger, parse_ledger
 from sotsync.locking import Holder, break_lock, workspace_lock
 from sotsync.models import Finding, severity_rank
+
+if TYPE_CHECKING:
+    from sotsync.db import Backend
+    from sotsync.db.schema import SchemaStatus
+    from sotsync.mirror import MirrorRow, SyncPlan
+    from sotsync.reconcile import Report
 
 BINARY_SNIFF = 8000
 BASELINE_VERSION = 1
@@ -209,23 +214,27 @@ def fix(
     config: Config, selectors: Sequence[str] = (), dry_run: bool = False
 ) -> list[fixer.FixResult]:
     """Repair every fixable finding; writes atomically under the workspace lock."""
+    if dry_run:
+        return _fix_ledgers(config, selectors, dry_run=True)
+    with workspace_lock(config.workspace, "sotsync fix"):
+        return _fix_ledgers(config, selectors)
+
+
+def _fix_ledgers(
+    config: Config, selectors: Sequence[str], dry_run: bool = False
+) -> list[fixer.FixResult]:
     ws = config.workspace
     specs = ledger_specs(config, selectors)
     eol = _eol_rules(ws, specs)
     results = []
-    with nullcontext() if dry_run else workspace_lock(ws, "sotsync fix"):
-        for spec in specs:
-            ledger = load_ledger(ws, spec)
-            result = fixer.fix_ledger(
-                ledger.data,
-                spec.path,
-                spec.prefix,
-                eol.get(spec.path),
-                spec.order == "newest-first",
-            )
-            if result.changed and not dry_run:
-                fsio.atomic_write_bytes(ws.root / spec.path, result.after, spec.path)
-            results.append(result)
+    for spec in specs:
+        ledger = load_ledger(ws, spec)
+        result = fixer.fix_ledger(
+            ledger.data, spec.path, spec.prefix, eol.get(spec.path), spec.order == "newest-first"
+        )
+        if result.changed and not dry_run:
+            fsio.atomic_write_bytes(ws.root / spec.path, result.after, spec.path)
+        results.append(result)
     return results
 
 
@@ -443,3 +452,205 @@ def init(
 def unlock(config: Config) -> Holder | None:
     """Remove a stale lock record; LockError while a live process holds the lock."""
     return break_lock(config.workspace)
+
+
+# --------------------------------------------------------------------------- database
+
+
+def open_database(config: Config, url: str | None = None, create: bool = False) -> Backend:
+    """Connect to the workspace database (URL resolution of SPEC §1)."""
+    from sotsync.config import resolve_database_url
+    from sotsync.db import connect
+
+    resolved, _source = resolve_database_url(url, config)
+    return connect(resolved, config.workspace.root, create=create)
+
+
+def db_init(config: Config, url: str | None = None) -> tuple[int, int]:
+    """Create sotsync's tables (and a missing SQLite file); idempotent."""
+    from sotsync.db.schema import upgrade
+
+    db = open_database(config, url, create=True)
+    try:
+        with workspace_lock(config.workspace, "sotsync db init"):
+            return upgrade(db)
+    finally:
+        db.close()
+
+
+def db_upgrade(config: Config, url: str | None = None) -> tuple[int, int]:
+    """Migrate sotsync's tables (an Autopack ``sot_entries`` included) in place."""
+    from sotsync.db.schema import upgrade
+
+    db = open_database(config, url)
+    try:
+        with workspace_lock(config.workspace, "sotsync db upgrade"):
+            return upgrade(db)
+    finally:
+        db.close()
+
+
+def db_status(config: Config, url: str | None = None) -> tuple[str, SchemaStatus]:
+    """The redacted URL and the schema status of the workspace database."""
+    from sotsync.db.schema import status
+
+    db = open_database(config, url)
+    try:
+        return db.url, status(db)
+    finally:
+        db.close()
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """A sync plan and how many rows it wrote (0 for a dry run or an empty plan)."""
+
+    url: str
+    plan: SyncPlan
+    writes: int
+
+
+def _desired(config: Config) -> tuple[tuple[LedgerSpec, ...], list[Ledger], list[MirrorRow]]:
+    from sotsync.mirror import desired_rows
+
+    ws = config.workspace
+    specs = ledger_specs(config, ())
+    ledgers = [load_ledger(ws, spec) for spec in specs]
+    rows = [
+        row
+        for spec, ledger in zip(specs, ledgers, strict=True)
+        for row in desired_rows(ledger, spec)
+    ]
+    return specs, ledgers, rows
+
+
+def _sync(config: Config, db: Backend, dry_run: bool) -> SyncResult:
+    from sotsync.db.schema import require_current
+    from sotsync.mirror import apply_sync, plan_sync, read_mirror, utc_now
+    from sotsync.runsettings import run_settings
+
+    require_current(db)
+    settings = run_settings(config)
+    specs, _ledgers, rows = _desired(config)
+    before = db.writes
+    plan = plan_sync(rows, read_mirror(db, settings.project_id, [s.file_type for s in specs]))
+    if not dry_run:
+        commit = gitrepo.head_commit(config.workspace)
+        apply_sync(db, settings.project_id, plan, commit, utc_now())
+    return SyncResult(db.url, plan, db.writes - before)
+
+
+def sync(config: Config, url: str | None = None, dry_run: bool = False) -> SyncResult:
+    """Make the database mirror follow the ledgers (one transaction; nothing when in sync)."""
+    db = open_database(config, url)
+    try:
+        if dry_run:
+            return _sync(config, db, True)
+        with workspace_lock(config.workspace, "sotsync sync"):
+            return _sync(config, db, False)
+    finally:
+        db.close()
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    """The report after any repairs, and what ``--fix`` did."""
+
+    report: Report
+    repaired: tuple[str, ...] = ()
+    generated: tuple[str, ...] = ()
+    synced: SyncPlan | None = None
+
+
+def _report(config: Config, db: Backend | None) -> Report:
+    from sotsync.db.runs import check_runs_table, read_links, read_runs
+    from sotsync.db.schema import require_current
+    from sotsync.mirror import plan_sync, read_mirror
+    from sotsync.reconcile import entry_facts, reconcile
+    from sotsync.runsettings import run_settings
+
+    settings = run_settings(config)
+    specs, ledgers, rows = _desired(config)
+    eol = _eol_rules(config.workspace, specs)
+    findings = [
+        f
+        for spec, ledger in zip(specs, ledgers, strict=True)
+        for f in lint_ledger(ledger, eol.get(spec.path), spec.order == "newest-first")
+    ]
+    facts = [
+        f for spec, ledger in zip(specs, ledgers, strict=True) for f in entry_facts(ledger, spec)
+    ]
+    if db is None:
+        return reconcile(specs, findings, facts, None, None, (), settings)
+    require_current(db)
+    check_runs_table(db, settings)
+    stored = read_mirror(db, settings.project_id, [s.file_type for s in specs])
+    plan = plan_sync(rows, stored)
+    links = read_links(db, settings.project_id)
+    ids = {spec.name: ledger.ids() for spec, ledger in zip(specs, ledgers, strict=True)}
+    runs = read_runs(db, settings)
+    return reconcile(specs, findings, facts, plan, runs, links, settings, ids)
+
+
+def reconcile(
+    config: Config,
+    url: str | None = None,
+    fix: bool = False,
+    offline: bool = False,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> ReconcileResult:
+    """Compare ledgers, mirror and runs; with ``fix``, repair what is safe and report again."""
+    db = None if offline else open_database(config, url)
+    try:
+        if not fix:
+            return ReconcileResult(_report(config, db))
+        if db is None:
+            raise UsageError("reconcile --fix needs the database", hint="drop --offline")
+        with workspace_lock(config.workspace, "sotsync reconcile --fix"):
+            repaired = tuple(r.path for r in _fix_ledgers(config, ()) if r.changed)
+            generated = _generate_entries(config, _report(config, db), now)
+            synced = _sync(config, db, False).plan
+            return ReconcileResult(_report(config, db), repaired, generated, synced)
+    finally:
+        if db is not None:
+            db.close()
+
+
+def _generate_entries(
+    config: Config, report: Report, now: Callable[[], datetime]
+) -> tuple[str, ...]:
+    """A generated entry (row + section, marked) for each run that needs one and has none."""
+    from sotsync.runsettings import parse_time
+
+    ws = config.workspace
+    wanted = [i for i in report.items if i.category == "run-needs-entry" and i.ledger]
+    by_name = {spec.name: spec for spec in config.ledgers}
+    added = []
+    for item in sorted(wanted, key=lambda i: (str(i.ledger), i.key)):
+        spec = by_name[str(item.ledger)]
+        ledger = load_ledger(ws, spec)
+        ident = next_id(spec.prefix, ledger.ids(), _ids_on_branches(ws, spec, ledger.data))
+        created = parse_time(item.run_created) or now()
+        title = f"Run {item.key} ({item.run_state})"
+        fields = [("Run", item.key), ("Status", str(item.run_state))]
+        marker = f"<!-- sotsync:generated run={item.key} -->"
+        data = add_entry(
+            ledger,
+            ident,
+            title,
+            created.strftime("%Y-%m-%d"),
+            fields,
+            spec.order == "newest-first",
+            marker,
+        )
+        fsio.atomic_write_bytes(ws.root / spec.path, data, spec.path)
+        added.append(f"{spec.name}/{ident}")
+    return tuple(added)
+
+
+def check(
+    config: Config, url: str | None = None, offline: bool = False
+) -> tuple[LintReport, Report]:
+    """``lint`` + ``reconcile``, read-only, for CI."""
+    report = reconcile(config, url, fix=False, offline=offline).report
+    return lint(config), report

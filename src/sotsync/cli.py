@@ -37,9 +37,10 @@ FORMATS = click.Choice(["text", "json", "github"])
 class State:
     """Options of the ``sotsync`` group, resolved into a config once per invocation."""
 
-    def __init__(self, repo: Path | None, debug: bool) -> None:
+    def __init__(self, repo: Path | None, debug: bool, database_url: str | None = None) -> None:
         self.repo = repo
         self.debug = debug
+        self.database_url = database_url
         self._config: Config | None = None
 
     @property
@@ -60,9 +61,15 @@ pass_state = click.make_pass_decorator(State)
     help="Workspace directory (default: the git repository containing the cwd).",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+@click.option(
+    "--database-url",
+    metavar="URL",
+    default=None,
+    help="Database to use (before SOTSYNC_DATABASE_URL, DATABASE_URL, .env, config).",
+)
 @click.version_option(__version__, prog_name="sotsync")
 @click.pass_context
-def cli(ctx: click.Context, repo: Path | None, debug: bool) -> None:
+def cli(ctx: click.Context, repo: Path | None, debug: bool, database_url: str | None) -> None:
     """Keep Markdown source-of-truth ledgers, the run database and git consistent.
 
     \b
@@ -70,7 +77,7 @@ def cli(ctx: click.Context, repo: Path | None, debug: bool) -> None:
       sotsync lint                 # findings of every configured ledger
       sotsync fix --dry-run        # what fix would change, as a diff
     """
-    ctx.obj = State(repo, debug)
+    ctx.obj = State(repo, debug, database_url)
 
 
 # --------------------------------------------------------------------------- lint
@@ -352,6 +359,260 @@ def unlock(state: State) -> int:
     else:
         click.echo(f"removed the lock record of {holder.describe()}")
     return EXIT_OK
+
+
+# --------------------------------------------------------------------------- database
+
+
+@cli.group()
+def db() -> None:
+    """Create, upgrade and inspect sotsync's tables in the run database.
+
+    \b
+    Example:
+      sotsync db init
+      sotsync db status
+    """
+
+
+@db.command(name="init")
+@pass_state
+def db_init(state: State) -> int:
+    """Create sotsync's tables (and a missing SQLite file); idempotent.
+
+    \b
+    Example:
+      sotsync --database-url sqlite:///autopack.db db init
+    """
+    before, after = api.db_init(state.config, state.database_url)
+    click.echo(_migrated(before, after))
+    return EXIT_OK
+
+
+@db.command(name="upgrade")
+@pass_state
+def db_upgrade(state: State) -> int:
+    """Migrate sotsync's tables in place (an Autopack sot_entries table included).
+
+    \b
+    Example:
+      sotsync db upgrade
+    """
+    before, after = api.db_upgrade(state.config, state.database_url)
+    click.echo(_migrated(before, after))
+    return EXIT_OK
+
+
+def _migrated(before: int, after: int) -> str:
+    if before == after:
+        return f"schema is at version {after}; nothing to do"
+    return f"schema migrated from version {before} to {after}"
+
+
+@db.command(name="status")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@pass_state
+def db_status(state: State, fmt: str) -> int:
+    """Show the database, its sotsync schema version and mirror size.
+
+    \b
+    Example:
+      sotsync db status --format json
+    """
+    url, found = api.db_status(state.config, state.database_url)
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "version": 1,
+                    "url": url,
+                    "schema_version": found.version,
+                    "current": found.current,
+                    "tables": list(found.tables),
+                    "entries": found.entries,
+                },
+                indent=2,
+            )
+        )
+    else:
+        click.echo(f"database        {url}")
+        click.echo(f"schema version  {found.version} (current {found.current})")
+        click.echo(f"tables          {', '.join(found.tables) or '-'}")
+        click.echo(f"mirror rows     {found.entries if found.entries is not None else '-'}")
+    return EXIT_OK if found.up_to_date else EXIT_FINDINGS
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@pass_state
+def sync(state: State, dry_run: bool, fmt: str) -> int:
+    """Make the database mirror (sot_entries) follow the ledgers, in one transaction.
+
+    \b
+    Example:
+      sotsync sync --dry-run
+    """
+    result = api.sync(state.config, state.database_url, dry_run)
+    plan = result.plan
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "version": 1,
+                    "url": result.url,
+                    "dry_run": dry_run,
+                    "writes": result.writes,
+                    "inserts": [_row_key(r.key) for r in plan.inserts],
+                    "updates": [_row_key(r.key) for r in plan.updates],
+                    "tombstones": [_row_key(k) for k in plan.tombstones],
+                },
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    for row in plan.inserts:
+        click.echo(f"+ {_row_key(row.key)}")
+    for row in plan.updates:
+        click.echo(f"~ {_row_key(row.key)}")
+    for key in plan.tombstones:
+        click.echo(f"- {_row_key(key)}")
+    verb = "would write" if dry_run else "wrote"
+    click.echo(
+        f"{len(plan.inserts)} insert(s), {len(plan.updates)} update(s), "
+        f"{len(plan.tombstones)} tombstone(s); {verb} {result.writes} row(s) "
+        f"to {result.url}",
+        err=True,
+    )
+    return EXIT_OK
+
+
+def _row_key(key: tuple[str, str, int]) -> str:
+    file_type, entry_id, occurrence = key
+    return f"{file_type}/{entry_id}" + ("" if occurrence == 1 else f"#{occurrence}")
+
+
+def render_report(report: Any, fmt: str) -> str:
+    """A reconcile report as keyed lines plus a count summary, JSON, or annotations."""
+    from sotsync.reconcile import CATEGORIES
+
+    if fmt == "json":
+        return json.dumps(
+            {
+                "version": 1,
+                "clean": report.clean,
+                "offline": report.offline,
+                "runs_checked": report.runs_checked,
+                "counts": report.counts,
+                "items": [i.as_dict() for i in report.items],
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    if fmt == "github":
+        return "\n".join(
+            f"::error title=sotsync {i.category}::{i.sign} {i.key} {_gh_escape(i.detail)}"
+            for i in report.items
+            if i.category != "finding"
+        )
+    lines = [f"{i.sign} {i.category:<16} {i.key}  {i.detail}" for i in report.items]
+    summary = ", ".join(f"{n} {CATEGORIES[c]}" for c, n in report.counts.items() if n)
+    where = (
+        "offline: database not checked"
+        if report.offline
+        else (f"{report.runs_checked} run(s) checked")
+    )
+    lines.append(f"reconcile: {summary or 'ledgers, mirror and runs agree'} ({where})")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.option(
+    "--fix",
+    is_flag=True,
+    help="Apply safe ledger fixes, sync the mirror, add generated entries for runs.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@pass_state
+def reconcile(state: State, fix: bool, fmt: str) -> int:
+    """Report where ledgers, the database mirror and the runs disagree.
+
+    \b
+    Example:
+      sotsync reconcile
+      sotsync reconcile --fix
+    """
+    result = api.reconcile(state.config, state.database_url, fix=fix)
+    if fix and fmt == "text":
+        for path in result.repaired:
+            click.echo(f"fixed {path}", err=True)
+        for entry in result.generated:
+            click.echo(f"added generated entry {entry}", err=True)
+        if result.synced is not None and not result.synced.empty:
+            plan = result.synced
+            click.echo(
+                f"synced the mirror: {len(plan.inserts)} insert(s), "
+                f"{len(plan.updates)} update(s), {len(plan.tombstones)} tombstone(s)",
+                err=True,
+            )
+    click.echo(render_report(result.report, fmt))
+    return EXIT_OK if result.report.clean else EXIT_FINDINGS
+
+
+@cli.command()
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option("--offline", is_flag=True, help="Skip every database check.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["info", "warning", "error", "never"]),
+    default="error",
+    show_default=True,
+    help="Lowest finding severity that fails.",
+)
+@pass_state
+def check(state: State, fmt: str, offline: bool, fail_on: str) -> int:
+    """Lint + reconcile, read-only: the CI gate.
+
+    \b
+    Example:
+      sotsync check --format github
+      sotsync check --offline
+    """
+    lint_report, report = api.check(state.config, state.database_url, offline)
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "version": 1,
+                    "lint": json.loads(render_findings(lint_report.findings, "json", {})),
+                    "reconcile": json.loads(render_report(report, "json")),
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+    else:
+        output = render_findings(lint_report.failing(fail_on), fmt, {})
+        if output:
+            click.echo(output)
+        drift = [i for i in report.items if i.category != "finding"]
+        shown = render_report(
+            type(report)(
+                tuple(drift), report.runs_checked, report.offline, {**report.counts, "finding": 0}
+            ),
+            fmt,
+        )
+        if shown:
+            click.echo(shown)
+    failing = lint_report.failing(fail_on)
+    drift_left = any(i.category != "finding" for i in report.items)
+    return EXIT_FINDINGS if failing or drift_left else EXIT_OK
 
 
 @cli.command(name="codes")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sotsync.config import LedgerSpec
@@ -46,6 +46,7 @@ class Item:
     detail: str
     ledger: str | None = None
     run_state: str | None = None
+    run_created: object = None
 
     def as_dict(self) -> dict[str, str | None]:
         return {
@@ -128,8 +129,13 @@ def reconcile(
     runs: Iterable[Run] | None,
     links: Iterable[tuple[str, str, int, str]],
     settings: RunSettings,
+    ids: Mapping[str, set[str]] | None = None,
 ) -> Report:
-    """The report of SPEC §3; ``plan`` and ``runs`` are None when working offline."""
+    """The report of SPEC §3; ``plan`` and ``runs`` are None when working offline.
+
+    ``ids`` maps a ledger name to every id it documents (INDEX rows and sections); a run whose
+    pattern-derived id is among them has its entry.
+    """
     items: list[Item] = [
         Item("!", "finding", f"{f.path}:{f.line}", f"{f.code} {f.message}")
         for f in findings
@@ -140,7 +146,7 @@ def reconcile(
         items += _mirror_items(plan, by_type)
     runs_checked = 0
     if runs is not None:
-        run_items, runs_checked = _run_items(specs, list(facts), runs, links, settings)
+        run_items, runs_checked = _run_items(specs, list(facts), runs, links, settings, ids)
         items += run_items
     counts = Counter(i.category for i in items)
     return Report(
@@ -174,11 +180,14 @@ def _run_items(
     runs: Iterable[Run],
     links: Iterable[tuple[str, str, int, str]],
     settings: RunSettings,
+    ids: Mapping[str, set[str]] | None,
 ) -> tuple[list[Item], int]:
     names: dict[str, str] = {s.file_type: s.name for s in specs}
     prefixes = {s.prefix: s.name for s in specs}
     entries_by_ledger: dict[str, set[str]] = defaultdict(set)
     explicit: dict[str, list[EntryFacts]] = defaultdict(list)
+    for name, documented in (ids or {}).items():
+        entries_by_ledger[name].update(documented)
     for fact in facts:
         entries_by_ledger[fact.ledger].add(fact.entry_id)
         for run_id in fact.run_ids:
@@ -215,6 +224,7 @@ def _run_items(
                     f"{run.state} run has no entry in {wanted}",
                     wanted,
                     run.state,
+                    run.created_at,
                 )
             )
         for fact in linked:

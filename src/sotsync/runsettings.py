@@ -19,6 +19,8 @@ from sotsync.config import Config
 from sotsync.errors import ConfigError
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+# The same on every clone, whatever its folder is called (Autopack writes "autopack").
+DEFAULT_PROJECT_ID = "autopack"
 DEFAULT_EXPECT = (("DONE_SUCCESS", "build"), ("DONE_FAILED_*", "debug"))
 DEFAULT_LINKS = ((r"^build(\d+)", "BUILD-%03d"),)
 
@@ -62,7 +64,7 @@ def run_settings(config: Config) -> RunSettings:
     """Validated run settings of ``config`` (defaults for everything not configured)."""
     table: Mapping[str, Any] = config.settings
     where = config.source_name
-    project = table.get("project_id", config.workspace.root.name.lower() or "default")
+    project = table.get("project_id", DEFAULT_PROJECT_ID)
     if not isinstance(project, str) or not project.strip():
         raise ConfigError(f"{where}: project_id must be a non-empty string")
     runs = table.get("runs", {})

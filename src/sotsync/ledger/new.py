@@ -37,8 +37,13 @@ def add_entry(
     date: str,
     fields: Sequence[tuple[str, str]] = (),
     newest_first: bool = True,
+    marker: str | None = None,
 ) -> bytes:
-    """The ledger's bytes with ``new_id`` added as an INDEX row and an entry section."""
+    """The ledger's bytes with ``new_id`` added as an INDEX row and an entry section.
+
+    ``marker`` (an HTML comment such as ``<!-- sotsync:generated ... -->``) goes below the
+    heading of entries that sotsync writes on its own.
+    """
     if ledger.decode_error is not None:
         raise LedgerError(
             f"{ledger.path} is not valid UTF-8; refusing to add an entry",
@@ -55,7 +60,7 @@ def add_entry(
     lines = list(ledger.lines)
     if lines and not lines[-1].endswith(("\n", "\r")):
         lines[-1] += newline
-    section = _section(ledger, new_id, title, date, fields, newline)
+    section = _section(ledger, new_id, title, date, fields, newline, marker)
     section_at = _section_position(ledger, newest_first)
     if section_at >= len(lines) and lines and strip_eol(lines[-1]).strip():
         section = [newline, *section]
@@ -131,10 +136,13 @@ def _section(
     date: str,
     fields: Sequence[tuple[str, str]],
     newline: str,
+    marker: str | None = None,
 ) -> list[str]:
     level = ledger.entries[0].level if ledger.entries else 3
     heading = "#" * level + f" {new_id} | {date} | {escape_cell(title)}"
     body = [heading + newline, newline]
+    if marker is not None:
+        body += [marker + newline, newline]
     for key, value in fields:
         body.append(f"**{key}**: {' '.join(value.split())}" + newline)
     if fields:
