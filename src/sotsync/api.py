@@ -357,6 +357,7 @@ class InitResult:
 
     created: tuple[str, ...]
     config: str | None
+    adopted: str | None = None
 
 
 _TITLES = {
@@ -422,6 +423,7 @@ def skeleton(spec: LedgerSpec, now: datetime) -> bytes:
 def init(
     config: Config,
     write: str | None = None,
+    adopt: bool = False,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> InitResult:
     """Create missing ledgers (and the config on request); running it twice changes nothing."""
@@ -443,7 +445,20 @@ def init(
                 "pyproject" if write == "pyproject" else "sotsync.toml"
             )
             written = str(write_config(ws, config.ledgers, target).relative_to(ws.root))
-    return InitResult(tuple(created), written)
+        adopted = None
+        if adopt:
+            from sotsync.config import load_config, set_top_level
+
+            fresh = load_config(ws)  # the config may have just been written
+            stamp = now().strftime("%Y-%m-%dT%H:%M:%SZ")
+            path, changed = set_top_level(fresh, "expect_since", stamp)
+            shown = str(path.relative_to(ws.root))
+            adopted = (
+                f"expect_since = {stamp} in {shown}"
+                if changed
+                else (f"expect_since already set in {shown}; kept")
+            )
+    return InitResult(tuple(created), written, adopted)
 
 
 # --------------------------------------------------------------------------- unlock

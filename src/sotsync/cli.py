@@ -324,19 +324,27 @@ def new(state: State, ledger: str, title: str, date: str | None, fields: tuple[s
     type=click.Choice(["pyproject", "sotsync.toml"]),
     help="Also write the ledger list to pyproject.toml or .sotsync.toml.",
 )
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="Set expect_since to now: runs created before adoption need no entry.",
+)
 @pass_state
-def init(state: State, write_config: str | None) -> int:
+def init(state: State, write_config: str | None, adopt: bool) -> int:
     """Set the repository up: create missing ledgers (idempotent).
 
     \b
     Example:
       sotsync init --write-config sotsync.toml
+      sotsync init --adopt          # on an existing database: old runs need no entry
     """
-    result = api.init(state.config, write_config)
+    result = api.init(state.config, write_config, adopt)
     for path in result.created:
         click.echo(f"created {path}")
     if result.config:
         click.echo(f"configuration in {result.config}")
+    if result.adopted:
+        click.echo(result.adopted)
     if not result.created:
         click.echo("ledgers already present; nothing to create")
     return EXIT_OK

@@ -709,3 +709,47 @@ def _check_written(
     written = _config_from_table(ws, table, ws.root / display, display, prefix)
     if written.ledgers != wanted:  # pragma: no cover - would be a rendering bug
         raise ConfigError(f"internal error: {display} would not round-trip the ledger list")
+
+
+# --------------------------------------------------------------------------- single settings
+
+
+def set_top_level(config: Config, key: str, value: str) -> tuple[Path, bool]:
+    """Write ``key = "value"`` into the configuration unless the key is set already.
+
+    Returns the file and whether it changed.  ``.sotsync.toml`` takes the key at the top;
+    a ``[tool.sotsync]`` table in pyproject.toml takes it below its header; with no config yet,
+    ``.sotsync.toml`` is created.  The result is parsed back before it is written.
+    """
+    from sotsync.fsio import atomic_write_bytes
+
+    if key in config.settings:
+        assert config.source is not None
+        return config.source, False
+    line = f"{key} = {_toml_string(value)}"
+    root = config.workspace.root
+    if config.source is not None and config.source.name == PYPROJECT_FILE:
+        path = config.source
+        text = path.read_text(encoding="utf-8")
+        match = re.search(r"(?m)^\[tool\.sotsync\][ \t]*(?:#.*)?\r?\n", text)
+        if match is None:
+            raise ConfigError(
+                f"{PYPROJECT_FILE}: cannot find the [tool.sotsync] header",
+                hint=f"add `{line}` under [tool.sotsync] by hand",
+            )
+        newline = "\r\n" if match.group(0).endswith("\r\n") else "\n"
+        updated = text[: match.end()] + line + newline + text[match.end() :]
+        _parse_toml_bytes(updated.encode("utf-8"), PYPROJECT_FILE)
+    else:
+        path = root / CONFIG_FILE
+        text = path.read_text(encoding="utf-8") if path.exists() else "# sotsync configuration\n"
+        newline = "\r\n" if "\r\n" in text else "\n"
+        first_table = re.search(r"(?m)^\[", text)
+        at = first_table.start() if first_table else len(text)
+        head = text[:at]
+        if head and not head.endswith("\n"):
+            head += newline
+        updated = head + line + newline + (newline if first_table else "") + text[at:]
+        _parse_toml_bytes(updated.encode("utf-8"), CONFIG_FILE)
+    atomic_write_bytes(path, updated.encode("utf-8"), path.name)
+    return path, True
