@@ -200,6 +200,7 @@ def _run_items(
             known or EntryFacts(ledger, file_type, entry_id, occurrence, (run_id,), None, False)
         )
     items: list[Item] = []
+    wanted_by_state: dict[str, str | None] = {}
     seen_explicit: set[str] = set()
     count = 0
     for run in runs:
@@ -214,7 +215,10 @@ def _run_items(
                 home = prefixes.get(target.split("-", 1)[0])
                 if home is not None and target in entries_by_ledger[home]:
                     ledgers.add(home)
-        wanted = settings.expected_ledger(run.state)
+        # A run table has millions of rows but a handful of states: match each state once.
+        if run.state not in wanted_by_state:
+            wanted_by_state[run.state] = settings.expected_ledger(run.state)
+        wanted = wanted_by_state[run.state]
         if wanted is not None and wanted not in ledgers and _after_since(run, settings):
             items.append(
                 Item(
