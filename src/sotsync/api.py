@@ -483,23 +483,20 @@ def open_database(config: Config, url: str | None = None, create: bool = False) 
 
 def db_init(config: Config, url: str | None = None) -> tuple[int, int]:
     """Create sotsync's tables (and a missing SQLite file); idempotent."""
-    from sotsync.db.schema import upgrade
-
-    db = open_database(config, url, create=True)
-    try:
-        with workspace_lock(config.workspace, "sotsync db init"):
-            return upgrade(db)
-    finally:
-        db.close()
+    return _migrate(config, url, create=True, command="sotsync db init")
 
 
 def db_upgrade(config: Config, url: str | None = None) -> tuple[int, int]:
     """Migrate sotsync's tables (an Autopack ``sot_entries`` included) in place."""
+    return _migrate(config, url, create=False, command="sotsync db upgrade")
+
+
+def _migrate(config: Config, url: str | None, create: bool, command: str) -> tuple[int, int]:
     from sotsync.db.schema import upgrade
 
-    db = open_database(config, url)
+    db = open_database(config, url, create=create)
     try:
-        with workspace_lock(config.workspace, "sotsync db upgrade"):
+        with workspace_lock(config.workspace, command):
             return upgrade(db)
     finally:
         db.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,6 +46,35 @@ class Backend(Protocol):
     def columns(self, table: str) -> list[str]: ...
 
     def close(self) -> None: ...
+
+
+class Nesting:
+    """``transaction()`` for backends: the outermost block is the real transaction.
+
+    API functions compose (``reconcile --fix`` syncs inside its own work), so an inner
+    ``transaction()`` joins the open one instead of failing or committing early.
+    """
+
+    _depth = 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._depth = 1
+        try:
+            with self._outermost():
+                yield
+        finally:
+            self._depth = 0
+
+    def _outermost(self) -> AbstractContextManager[None]:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)

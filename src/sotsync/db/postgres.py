@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sotsync.db import Row, Target
+from sotsync.db import Nesting, Row, Target
 from sotsync.errors import DatabaseError
 
 CONNECT_TIMEOUT_S = 5
@@ -21,7 +21,7 @@ def _sql(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
-class PostgresBackend:
+class PostgresBackend(Nesting):
     """One connection; statements outside ``transaction`` run in autocommit mode."""
 
     engine = "postgresql"
@@ -30,7 +30,6 @@ class PostgresBackend:
         self.conn = conn
         self.url = target.redacted
         self.writes = 0
-        self._depth = 0
 
     @classmethod
     def open(cls, target: Target) -> PostgresBackend:
@@ -105,24 +104,14 @@ class PostgresBackend:
         return int(count)
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def _outermost(self) -> Iterator[None]:
         import psycopg
 
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
-        self._depth = 1
         try:
             with self.conn.transaction():
                 yield
         except psycopg.Error as exc:
             raise self._fail(exc, "COMMIT") from None
-        finally:
-            self._depth = 0
 
     def tables(self) -> set[str]:
         rows = self.query(

@@ -11,13 +11,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sotsync.db import Row, Target, quote
+from sotsync.db import Nesting, Row, Target, quote
 from sotsync.errors import DatabaseError
 
 BUSY_TIMEOUT_MS = 10_000
 
 
-class SqliteBackend:
+class SqliteBackend(Nesting):
     """One connection in autocommit mode; ``transaction`` opens BEGIN IMMEDIATE for writes."""
 
     engine = "sqlite"
@@ -26,7 +26,6 @@ class SqliteBackend:
         self.conn = conn
         self.url = target.redacted
         self.writes = 0
-        self._depth = 0
 
     @classmethod
     def open(cls, target: Target, create: bool) -> SqliteBackend:
@@ -93,28 +92,17 @@ class SqliteBackend:
         return cursor.rowcount
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
+    def _outermost(self) -> Iterator[None]:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise self._fail(exc, "BEGIN") from None
-        self._depth = 1
         try:
             yield
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
-        else:
-            self.conn.execute("COMMIT")
-        finally:
-            self._depth = 0
+        self.conn.execute("COMMIT")
 
     def tables(self) -> set[str]:
         rows = self.query("SELECT name FROM sqlite_master WHERE type = 'table'")
