@@ -193,6 +193,7 @@ def _run_items(
         for run_id in fact.run_ids:
             explicit[run_id].append(fact)
     by_key = {(f.file_type, f.entry_id, f.occurrence): f for f in facts}
+    first_section = {(f.ledger, f.entry_id): f for f in reversed(facts)}
     for file_type, entry_id, occurrence, run_id in links:
         known = by_key.get((file_type, entry_id, occurrence))
         ledger = names.get(file_type, file_type)
@@ -215,6 +216,9 @@ def _run_items(
                 home = prefixes.get(target.split("-", 1)[0])
                 if home is not None and target in entries_by_ledger[home]:
                     ledgers.add(home)
+                    section = first_section.get((home, target))
+                    if section is not None and section not in linked:
+                        linked = [*linked, section]
         # A run table has millions of rows but a handful of states: match each state once.
         if run.state not in wanted_by_state:
             wanted_by_state[run.state] = settings.expected_ledger(run.state)
