@@ -307,8 +307,14 @@ def new(
     date: str | None = None,
     fields: Sequence[tuple[str, str]] = (),
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    reserve: str | None = None,
 ) -> NewEntry:
-    """Allocate the next id (work tree, branches, remotes) and add the entry, under the lock."""
+    """Allocate the next id and add the entry, under the lock.
+
+    The next id is 1 + the highest id in the work tree, every local and remote-tracking branch
+    and the local reservation ref; with ``reserve`` (a remote name) the id is first claimed on
+    that remote by compare-and-swap, so two devices never take the same one.
+    """
     ws = config.workspace
     spec = ledger_specs(config, [selector])[0]
     when = date or now().strftime("%Y-%m-%d")
@@ -316,11 +322,63 @@ def new(
         _check_date(date)
     with workspace_lock(ws, f"sotsync new {spec.name}"):
         ledger = load_ledger(ws, spec)
-        elsewhere = _ids_on_branches(ws, spec, ledger.data)
-        ident = next_id(spec.prefix, ledger.ids(), elsewhere)
+        known = [ledger.ids(), _ids_on_branches(ws, spec, ledger.data), _reserved_ids(ws, spec)]
+        if reserve is not None:
+            ident = reserve_id(config, spec, reserve, known)
+        else:
+            ident = next_id(spec.prefix, *known)
         data = add_entry(ledger, ident, title, when, fields, spec.order == "newest-first")
         fsio.atomic_write_bytes(ws.root / spec.path, data, spec.path)
     return NewEntry(ident, spec.path, when)
+
+
+RESERVATION_TRIES = 25
+
+
+def reservation_ref(spec: LedgerSpec) -> str:
+    return f"refs/sotsync/ids/{spec.prefix}"
+
+
+def _reserved_ids(ws: Workspace, spec: LedgerSpec) -> set[str]:
+    """The id recorded by the local reservation ref (the last one this clone saw or claimed)."""
+    if ws.git_root is None:
+        return set()
+    commit = gitrepo.resolve_ref(ws, reservation_ref(spec))
+    text = gitrepo.read_reserved(ws, commit) if commit else None
+    return {text} if text else set()
+
+
+def reserve_id(config: Config, spec: LedgerSpec, remote: str, known: Sequence[set[str]]) -> str:
+    """Claim the next id on ``remote`` with a compare-and-swap push of the reservation ref.
+
+    A lost race re-reads the remote's reservation and tries the next id; the local ref follows
+    the remote so later ``new`` calls without ``--reserve`` still count the claim.
+    """
+    import os
+    import socket
+
+    from sotsync.errors import LockError
+
+    ws = config.workspace
+    if ws.git_root is None:
+        raise UsageError("--reserve needs a git repository with a remote")
+    ref = reservation_ref(spec)
+    tracking = f"refs/sotsync/remotes/{remote}/ids/{spec.prefix}"
+    for _attempt in range(RESERVATION_TRIES):
+        current = gitrepo.fetch_ref(ws, remote, ref, tracking)
+        claimed = gitrepo.read_reserved(ws, current) if current else None
+        ident = next_id(spec.prefix, *known, {claimed} if claimed else set())
+        message = f"reserve {ident}\n\nDevice: {socket.gethostname()}\nPid: {os.getpid()}\n"
+        commit = gitrepo.reservation_commit(ws, current, ident, message)
+        if gitrepo.push_with_lease(ws, remote, commit, ref, current):
+            gitrepo.update_ref(ws, tracking, commit, current)
+            local = gitrepo.resolve_ref(ws, ref)
+            gitrepo.update_ref(ws, ref, commit, local)
+            return ident
+    raise LockError(
+        f"could not reserve a {spec.prefix} id on '{remote}' after {RESERVATION_TRIES} tries",
+        hint="other devices are reserving ids right now; run the command again",
+    )
 
 
 def _check_date(date: str) -> None:
@@ -618,6 +676,14 @@ def reconcile(
             return ReconcileResult(_report(config, db))
         if db is None:
             raise UsageError("reconcile --fix needs the database", hint="drop --offline")
+        from sotsync.db.runs import check_runs_table
+        from sotsync.db.schema import require_current
+        from sotsync.runsettings import run_settings
+
+        # Refuse before the first ledger write: a database that cannot be reconciled (no
+        # sotsync tables, no run table) must leave every file as it was.
+        require_current(db)
+        check_runs_table(db, run_settings(config))
         with workspace_lock(config.workspace, "sotsync reconcile --fix"):
             repaired = tuple(r.path for r in _fix_ledgers(config, ()) if r.changed)
             generated = _generate_entries(config, _report(config, db), now)

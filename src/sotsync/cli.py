@@ -301,15 +301,37 @@ def _field(values: tuple[str, ...]) -> list[tuple[str, str]]:
     metavar="KEY=VALUE",
     help="A `**KEY**: VALUE` line in the section (and the INDEX cell of that column).",
 )
+@click.option(
+    "--reserve",
+    is_flag=True,
+    help="Claim the id on the remote first (compare-and-swap), so devices never clash.",
+)
+@click.option(
+    "--remote",
+    default="origin",
+    show_default=True,
+    help="The remote that holds the id reservations (with --reserve).",
+)
 @pass_state
-def new(state: State, ledger: str, title: str, date: str | None, fields: tuple[str, ...]) -> int:
+def new(
+    state: State,
+    ledger: str,
+    title: str,
+    date: str | None,
+    fields: tuple[str, ...],
+    reserve: bool,
+    remote: str,
+) -> int:
     """Add an entry with the next free id (INDEX row + section).
 
     \b
     Example:
       sotsync new build --title "Cache warm-up" --field Status=DONE
+      sotsync new debug --title "Flaky gate" --reserve   # claim the id on origin first
     """
-    entry = api.new(state.config, ledger, title, date, _field(fields))
+    entry = api.new(
+        state.config, ledger, title, date, _field(fields), reserve=remote if reserve else None
+    )
     click.echo(entry.id)
     click.echo(f"added {entry.id} to {entry.path}", err=True)
     return EXIT_OK

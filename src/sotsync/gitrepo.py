@@ -205,3 +205,110 @@ def head_commit(ws: Workspace) -> str | None:
     except GitError:
         return None
     return out.decode("ascii", "replace").strip() or None
+
+
+# --------------------------------------------------------------------------- id reservations
+
+# Reservation commits are written by sotsync, not by a person.
+_MACHINE_IDENTITY = {
+    "GIT_AUTHOR_NAME": "sotsync",
+    "GIT_AUTHOR_EMAIL": "sotsync@localhost",
+    "GIT_COMMITTER_NAME": "sotsync",
+    "GIT_COMMITTER_EMAIL": "sotsync@localhost",
+}
+
+
+def _attempt(
+    ws: Workspace, args: Sequence[str], stdin: bytes = b"", env: dict[str, str] | None = None
+) -> tuple[int, bytes, str]:
+    """Run git and return (exit status, stdout, stderr) instead of raising on failure."""
+    import subprocess
+
+    assert ws.git_root is not None and ws.git_dir is not None
+    full = dict(os.environ)
+    full.update(
+        {
+            "GIT_OPTIONAL_LOCKS": "0",
+            "GIT_DIR": str(ws.git_dir),
+            "GIT_WORK_TREE": str(ws.git_root),
+            "LC_ALL": "C",
+            "GIT_TERMINAL_PROMPT": "0",
+        }
+    )
+    full.update(env or {})
+    try:
+        proc = subprocess.run(
+            ["git", *args], input=stdin, capture_output=True, cwd=ws.git_root, env=full, check=False
+        )
+    except OSError as exc:
+        raise GitError(f"cannot run {_display(args)}: {exc.strerror or exc}") from None
+    return proc.returncode, proc.stdout, proc.stderr.decode(_ENCODING, "replace")
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "no message")
+
+
+def resolve_ref(ws: Workspace, ref: str) -> str | None:
+    """The object a ref points to, or None when it does not exist."""
+    code, out, _err = _attempt(ws, ["rev-parse", "--verify", "-q", ref])
+    return out.decode("ascii").strip() if code == 0 else None
+
+
+def fetch_ref(ws: Workspace, remote: str, ref: str, into: str) -> str | None:
+    """Fetch ``ref`` from ``remote`` into the local ref ``into``; None when the remote lacks it."""
+    code, _out, err = _attempt(
+        ws, ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, f"+{ref}:{into}"]
+    )
+    if code != 0:
+        if "couldn't find remote ref" in err:
+            _attempt(ws, ["update-ref", "-d", into])
+            return None
+        raise GitError(
+            f"git fetch {remote} {ref} failed: {_first_line(err)}",
+            hint=f"check that remote '{remote}' is reachable (`git remote -v`)",
+        )
+    return resolve_ref(ws, into)
+
+
+def read_reserved(ws: Workspace, commit: str, name: str = "reserved") -> str | None:
+    """The text of the file ``name`` in a reservation commit."""
+    code, out, _err = _attempt(ws, ["cat-file", "blob", f"{commit}:{name}"])
+    return out.decode(_ENCODING, "replace").strip() if code == 0 else None
+
+
+def reservation_commit(ws: Workspace, parent: str | None, text: str, message: str) -> str:
+    """A commit whose tree holds one file ``reserved`` with ``text``; the work tree is untouched."""
+    blob = _run(ws, ["hash-object", "-w", "--stdin"], stdin=(text + "\n").encode()).strip()
+    tree = _run(ws, ["mktree"], stdin=b"100644 blob " + blob + b"\treserved\n").strip()
+    args = ["commit-tree", tree.decode("ascii"), "-m", message]
+    if parent:
+        args += ["-p", parent]
+    code, out, err = _attempt(ws, args, env=_MACHINE_IDENTITY)
+    if code != 0:
+        raise GitError(f"git commit-tree failed: {_first_line(err)}")
+    return out.decode("ascii").strip()
+
+
+def push_with_lease(ws: Workspace, remote: str, new: str, ref: str, expected: str | None) -> bool:
+    """Compare-and-swap ``ref`` on ``remote`` from ``expected`` (None: absent) to ``new``.
+
+    Returns False when the remote moved first (the lease is stale); other failures raise.
+    """
+    lease = f"--force-with-lease={ref}:{expected or ''}"
+    code, _out, err = _attempt(
+        ws, ["push", "--quiet", "--no-verify", lease, remote, f"{new}:{ref}"]
+    )
+    if code == 0:
+        return True
+    if "stale info" in err or "rejected" in err or "failed to update ref" in err:
+        return False
+    raise GitError(
+        f"git push {remote} {ref} failed: {_first_line(err)}",
+        hint=f"check that remote '{remote}' is reachable and accepts {ref}",
+    )
+
+
+def update_ref(ws: Workspace, ref: str, new: str, old: str | None) -> None:
+    """Move a local ref with compare-and-swap (``old`` None: the ref must not exist)."""
+    _run(ws, ["update-ref", ref, new, old or "0" * 40])
