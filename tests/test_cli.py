@@ -305,6 +305,7 @@ def test_missing_ledger_by_path_and_by_name(demo: GitRepo, sot: Callable[..., Re
 def test_config_names_a_missing_ledger(
     demo: GitRepo, sot: Callable[..., Result], config_file: str, content: str, source: str
 ) -> None:
+    (demo.path / ".sotsync.toml").unlink()  # the demo's own config would take precedence
     demo.write({config_file: content})
     message = (
         f"sotsync: error: ledger 'ops' (docs/OPS.md, from {source}) does not exist\n"
@@ -379,6 +380,7 @@ def test_invalid_utf8(fresh: GitRepo, sot: Callable[..., Result]) -> None:
 def test_invalid_toml_config(
     demo: GitRepo, sot: Callable[..., Result], config_file: str, content: str, display: str
 ) -> None:
+    (demo.path / ".sotsync.toml").unlink()  # the demo's own config would take precedence
     demo.write({config_file: content})
     code, out, err = sot("--repo", demo.path, "lint")
     assert (code, out) == (3, "")
