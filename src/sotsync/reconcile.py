@@ -21,7 +21,6 @@ from sotsync.runsettings import RunSettings, parse_time
 
 _RUN_FIELD = re.compile(r"^\s*[-*]?\s*\*\*(?:Run|Run ID|Runs|Run IDs)\*\*\s*:\s*(.+?)\s*$")
 _RUN_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
-_RUN_ID_SHAPE = re.compile(r"[0-9_-]")
 _STATUS_FIELD = re.compile(r"^\s*[-*]?\s*\*\*Status\*\*\s*:\s*(.+?)\s*$")
 _SAYS_DONE = re.compile(r"\b(?:COMPLETE|COMPLETED|DONE|SUCCESS|RESOLVED)\b|✅", re.IGNORECASE)
 _SAYS_FAILED = re.compile(r"\bFAIL(?:ED|URE)?\b|❌", re.IGNORECASE)
@@ -98,10 +97,7 @@ def entry_facts(ledger: Ledger, spec: LedgerSpec) -> list[EntryFacts]:
                 continue
             found = _RUN_FIELD.match(text)
             if found:
-                tokens = _RUN_TOKEN.findall(found.group(1).replace("`", " "))
-                # Prose around a list ("a-1, b-2 and c-3") is not a run id: ids carry a digit,
-                # a hyphen or an underscore.
-                runs.extend(t for t in tokens if _RUN_ID_SHAPE.search(t))
+                runs.extend(_RUN_TOKEN.findall(found.group(1).replace("`", " ")))
                 continue
             if status is None:
                 said = _STATUS_FIELD.match(text)
