@@ -520,8 +520,8 @@ def test_reconcile_fix_converges_and_never_touches_human_entries(
     assert code == 0, out + err
     assert out == "reconcile: ledgers, mirror and runs agree (6 run(s) checked)\n"
     assert sorted(err.splitlines()) == [
-        "added generated entry build/BUILD-003",
-        "added generated entry build/BUILD-004",
+        "added generated entry build/BUILD-007",
+        "added generated entry build/BUILD-008",
         "added generated entry debug/DBG-002",
         "synced the mirror: 3 insert(s), 0 update(s), 0 tombstone(s)",
     ]
@@ -538,9 +538,9 @@ def test_reconcile_fix_converges_and_never_touches_human_entries(
                 assert f"**Run**: {run.group(1)}" in text
                 generated[run.group(1)] = e.id
                 dates[run.group(1)] = e.date
-    assert generated == {"build007-missing": "BUILD-003", "r2": "BUILD-004", "r3": "DBG-002"} or (
-        generated == {"build007-missing": "BUILD-004", "r2": "BUILD-003", "r3": "DBG-002"}
-    )
+    # build007-missing takes BUILD-007, the id its run id maps to, so the pattern now links it;
+    # r2 takes the next id above every id in use or claimed by a run id.
+    assert generated == {"build007-missing": "BUILD-007", "r2": "BUILD-008", "r3": "DBG-002"}
     # Dated by their run's creation time (UTC), not by the time of the fix.
     assert dates == {"r2": "2026-01-20", "r3": "2026-01-21", "build007-missing": "2026-01-22"}
     # Human-written entries are byte for byte what they were.
@@ -601,9 +601,13 @@ def test_check_github_annotations_and_exit_codes(
         "--repo", repo.path, "--database-url", db_url, "check", "--format", "github"
     )
     assert (code, err) == (1, "")
-    assert sorted(out.splitlines()) == sorted(
-        f"::error title=sotsync {c}::{s} {k} {d}" for s, c, k, d in SCENARIO_ITEMS
-    )
+    def annotated(sign: str, category: str, key: str, detail: str) -> str:
+        # Annotations name the ledger file, so GitHub can place them.
+        name = detail.rsplit(" ", 1)[1] if category == "run-needs-entry" else key.split("/")[0]
+        path = {s.name: s.path for s in DEFAULT_LEDGERS}[name]
+        return f"::error file={path},title=sotsync {category}::{sign} {key} {detail}"
+
+    assert sorted(out.splitlines()) == sorted(annotated(*item) for item in SCENARIO_ITEMS)
     code, out, _ = sot("--repo", repo.path, "--database-url", db_url, "check")
     assert code == 1
     assert sorted(out.splitlines()[:-1]) == text_lines(SCENARIO_ITEMS)
@@ -620,3 +624,24 @@ def test_check_github_annotations_and_exit_codes(
     )
     assert (code, out) == (3, "")
     assert err.startswith("sotsync: error: cannot connect to postgresql://u:***@127.0.0.1:1/x: ")
+
+
+def test_reconcile_fix_refuses_to_flood_the_ledgers(
+    db_url: str, make_repo: MakeRepo, sot: Callable[..., Result]
+) -> None:
+    ledgers = {
+        "build": ledger_bytes(SPECS["build"], [("BUILD-001", "Human", "2026-01-05", [])]),
+        "debug": ledger_bytes(SPECS["debug"], [("DBG-001", "Human", "2026-01-07", [])]),
+        "decisions": ledger_bytes(SPECS["decisions"], [("DEC-001", "Human", "2026-01-08", [])]),
+    }
+    ledgers["build"] = ledgers["build"].rstrip(b"\n")  # a fixable finding (SOT004) stays put
+    runs = [(f"run-{n}", "DONE_SUCCESS", datetime(2026, 1, 10, 8)) for n in range(101)]
+    repo = workspace(make_repo, db_url, sot, ledgers, runs)
+    before = {n: (repo.path / SPECS[n].path).read_bytes() for n in ledgers}
+    code, out, err = sot("--repo", repo.path, "--database-url", db_url, "reconcile", "--fix")
+    assert (code, out) == (3, "")
+    assert err == (
+        "sotsync: error: 101 runs need a ledger entry; reconcile --fix adds at most 100 at once\n"
+        "hint: exempt older runs with `sotsync init --adopt` (expect_since), then run again\n"
+    )
+    assert {n: (repo.path / SPECS[n].path).read_bytes() for n in ledgers} == before

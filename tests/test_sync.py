@@ -138,9 +138,9 @@ def test_first_sync_stores_every_entry_occurrence(
     )
     lines = out.splitlines()
     assert len(lines) == TOTAL and all(line.startswith("+ ") for line in lines)
-    assert "+ build_history/BUILD-159" in lines
-    assert "+ build_history/BUILD-159#2" in lines
-    assert "+ build_history/BUILD-170.5" in lines
+    assert "+ build/BUILD-159" in lines
+    assert "+ build/BUILD-159#2" in lines
+    assert "+ build/BUILD-170.5" in lines
 
     rows = mirror(db_url, corpus.path)
     assert len(rows) == TOTAL
@@ -223,9 +223,9 @@ def test_editing_one_entry_updates_exactly_one_row(
     ledger_path(corpus, "build_history").write_bytes("".join(lines).encode("utf-8"))
 
     code, out, err = sot("--repo", corpus.path, "--database-url", db_url, "sync", "--dry-run")
-    assert (code, out) == (0, "~ build_history/BUILD-170.5\n")
+    assert (code, out) == (0, "~ build/BUILD-170.5\n")
     assert err == (
-        f"0 insert(s), 1 update(s), 0 tombstone(s); would write 0 row(s) to {redact_url(db_url)}\n"
+        f"0 insert(s), 1 update(s), 0 tombstone(s); would write 1 row(s) to {redact_url(db_url)}\n"
     )
     assert mirror(db_url, corpus.path) == before
 
@@ -253,7 +253,7 @@ def test_removing_an_entry_tombstones_one_row_and_restoring_revives_it(
     ledger_path(corpus, "debug_log").write_bytes("".join(lines[:start] + lines[end:]).encode())
 
     code, out, err = sot("--repo", corpus.path, "--database-url", db_url, "sync")
-    assert (code, out) == (0, "- debug_log/DBG-078\n")
+    assert (code, out) == (0, "- debug/DBG-078\n")
     assert err == (
         f"0 insert(s), 0 update(s), 1 tombstone(s); wrote 1 row(s) to {redact_url(db_url)}\n"
     )
@@ -268,7 +268,7 @@ def test_removing_an_entry_tombstones_one_row_and_restoring_revives_it(
 
     ledger_path(corpus, "debug_log").write_bytes(original)
     code, out, err = sot("--repo", corpus.path, "--database-url", db_url, "sync")
-    assert (code, out) == (0, "~ debug_log/DBG-078\n")
+    assert (code, out) == (0, "~ debug/DBG-078\n")
     assert err.startswith("0 insert(s), 1 update(s), 0 tombstone(s); wrote 1 row(s)")
     back = mirror(db_url, corpus.path)
     assert back["debug_log", "DBG-078", 1][4] is None
@@ -286,7 +286,7 @@ def test_adding_an_entry_inserts_one_row(
     assert code == 0, err
     new_id = out.strip()
     code, out, err = sot("--repo", corpus.path, "--database-url", db_url, "sync")
-    assert (code, out) == (0, f"+ architecture/{new_id}\n")
+    assert (code, out) == (0, f"+ decisions/{new_id}\n")
     after = mirror(db_url, corpus.path)
     assert set(after) - set(before) == {("architecture", new_id, 1)}
     assert {k for k in before if after[k] != before[k]} == set()
@@ -307,7 +307,7 @@ def test_dry_run_writes_nothing(corpus: GitRepo, db_url: str, sot: Callable[...,
     assert len(out.splitlines()) == TOTAL
     assert err == (
         f"{TOTAL} insert(s), 0 update(s), 0 tombstone(s); "
-        f"would write 0 row(s) to {redact_url(db_url)}\n"
+        f"would write {TOTAL} row(s) to {redact_url(db_url)}\n"
     )
     assert mirror(db_url, corpus.path) == {}
     result = sync(corpus, db_url, dry_run=True)
@@ -332,7 +332,7 @@ def test_sync_json_output(corpus: GitRepo, db_url: str, sot: Callable[..., Resul
         0,
     )
     assert len(doc["inserts"]) == TOTAL and doc["updates"] == doc["tombstones"] == []
-    assert "build_history/BUILD-145#2" in doc["inserts"]
+    assert "build/BUILD-145#2" in doc["inserts"]
     code, out, _ = sot("--repo", corpus.path, "--database-url", db_url, "sync", "--format", "json")
     doc = json.loads(out)
     assert (code, doc["dry_run"], doc["writes"], len(doc["inserts"])) == (0, False, TOTAL, TOTAL)

@@ -38,15 +38,25 @@ CATEGORIES = {
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """One report line: ``sign category key  detail``."""
+    """One report line: ``sign category key  detail``.
+
+    A run table can flag hundreds of thousands of runs, so a run item stores only references
+    (run id, state, ledger) and builds its text when it is shown.
+    """
 
     sign: str
     category: str
     key: str
-    detail: str
+    note: str | None = None
     ledger: str | None = None
     run_state: str | None = None
     run_created: object = None
+
+    @property
+    def detail(self) -> str:
+        if self.category == "run-needs-entry":
+            return f"{self.run_state} run has no entry in {self.ledger}"
+        return self.note or ""
 
     def as_dict(self) -> dict[str, str | None]:
         return {
@@ -66,6 +76,9 @@ class Report:
     runs_checked: int
     offline: bool = False
     counts: dict[str, int] = field(default_factory=dict)
+    # Per id prefix, the highest number that a run id maps to by a link pattern (``build014-x``
+    # → 14): generated entries must not take an id that a run will later claim.
+    pattern_numbers: dict[str, int] = field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
@@ -145,12 +158,19 @@ def reconcile(
     if plan is not None:
         items += _mirror_items(plan, by_type)
     runs_checked = 0
+    numbers: dict[str, int] = {}
     if runs is not None:
-        run_items, runs_checked = _run_items(specs, list(facts), runs, links, settings, ids)
+        run_items, runs_checked, numbers = _run_items(
+            specs, list(facts), runs, links, settings, ids
+        )
         items += run_items
     counts = Counter(i.category for i in items)
     return Report(
-        tuple(items), runs_checked, runs is None, {c: counts.get(c, 0) for c in CATEGORIES}
+        tuple(items),
+        runs_checked,
+        runs is None,
+        {c: counts.get(c, 0) for c in CATEGORIES},
+        numbers,
     )
 
 
@@ -181,7 +201,7 @@ def _run_items(
     links: Iterable[tuple[str, str, int, str]],
     settings: RunSettings,
     ids: Mapping[str, set[str]] | None,
-) -> tuple[list[Item], int]:
+) -> tuple[list[Item], int, dict[str, int]]:
     names: dict[str, str] = {s.file_type: s.name for s in specs}
     prefixes = {s.prefix: s.name for s in specs}
     entries_by_ledger: dict[str, set[str]] = defaultdict(set)
@@ -201,6 +221,7 @@ def _run_items(
             known or EntryFacts(ledger, file_type, entry_id, occurrence, (run_id,), None, False)
         )
     items: list[Item] = []
+    numbers: dict[str, int] = {}
     wanted_by_state: dict[str, str | None] = {}
     seen_explicit: set[str] = set()
     count = 0
@@ -213,7 +234,11 @@ def _run_items(
         for pattern in settings.links:
             target = pattern.entry_for(run.id)
             if target is not None:
-                home = prefixes.get(target.split("-", 1)[0])
+                prefix, number = target.split("-", 1)
+                main = int(number.split(".")[0])
+                if main > numbers.get(prefix, 0):
+                    numbers[prefix] = main
+                home = prefixes.get(prefix)
                 if home is not None and target in entries_by_ledger[home]:
                     ledgers.add(home)
                     section = first_section.get((home, target))
@@ -225,15 +250,7 @@ def _run_items(
         wanted = wanted_by_state[run.state]
         if wanted is not None and wanted not in ledgers and _after_since(run, settings):
             items.append(
-                Item(
-                    "+",
-                    "run-needs-entry",
-                    run.id,
-                    f"{run.state} run has no entry in {wanted}",
-                    wanted,
-                    run.state,
-                    run.created_at,
-                )
+                Item("+", "run-needs-entry", run.id, None, wanted, run.state, run.created_at)
             )
         for fact in linked:
             clash = _status_clash(fact.status, run.state)
@@ -257,7 +274,7 @@ def _run_items(
                         f"names run {run_id}, which is not in the database",
                     )
                 )
-    return items, count
+    return items, count, numbers
 
 
 def _after_since(run: Run, settings: RunSettings) -> bool:

@@ -38,8 +38,12 @@ def read_runs(db: Backend, settings: RunSettings) -> Iterator[Run]:
         f"SELECT {quote(settings.id_column)}, {quote(settings.state_column)}, "
         f"{quote(settings.created_column)} FROM {quote(settings.runs_table)}"
     )
+    states: dict[object, str] = {}  # a handful of states over millions of rows: share them
     for run_id, state, created in db.iterate(sql):
-        yield Run(str(run_id), str(state or ""), created)
+        shared = states.get(state)
+        if shared is None:
+            shared = states[state] = str(state or "")
+        yield Run(str(run_id), shared, created)
 
 
 def read_links(db: Backend, project_id: str) -> list[tuple[str, str, int, str]]:
