@@ -601,6 +601,7 @@ def test_check_github_annotations_and_exit_codes(
         "--repo", repo.path, "--database-url", db_url, "check", "--format", "github"
     )
     assert (code, err) == (1, "")
+
     def annotated(sign: str, category: str, key: str, detail: str) -> str:
         # Annotations name the ledger file, so GitHub can place them.
         name = detail.rsplit(" ", 1)[1] if category == "run-needs-entry" else key.split("/")[0]

@@ -16,6 +16,11 @@ def main() -> int:
 
         sys.stdout.write(f"sotsync, version {__version__}\n")
         return 0
+    if args[:1] == ["hook"]:
+        # Git hooks run at every commit: skip click (see sotsync.hooks).
+        from sotsync.hooks import main as hook_main
+
+        return hook_main(args[1:])
     from sotsync.cli import run
 
     return run(args)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sotsync import fsio, gitrepo
 from sotsync.config import Config, LedgerSpec, Workspace, resolve_ledgers, write_config
-from sotsync.errors import ConfigError, LedgerError, UsageError
+from sotsync.errors import ConfigError, LedgerError, SotsyncError, UsageError
 from sotsync.ledger import fix as fixer
 from sotsync.ledger.lint import BY_CODE, lint_ledger
 from sotsync.ledger.new import add_entry, next_id
@@ -28,6 +28,7 @@ from sotsync.models import Finding, severity_rank
 if TYPE_CHECKING:
     from sotsync.db import Backend
     from sotsync.db.schema import SchemaStatus
+    from sotsync.ledger.merge import MergeResult
     from sotsync.mirror import MirrorRow, SyncPlan
     from sotsync.reconcile import Report
 
@@ -57,11 +58,14 @@ def ledger_specs(config: Config, selectors: Sequence[str]) -> tuple[LedgerSpec, 
     """The ledgers to work on; with zero config, default ledgers that do not exist are skipped."""
     specs = resolve_ledgers(config, selectors)
     root = config.workspace.root
-    if selectors or config.source is not None:
+    # A config file that only sets other keys still leaves the ledger list at its defaults.
+    configured = "ledgers" in config.settings
+    origin = config.source_name if configured else "defaults"
+    if selectors or configured:
         for spec in specs:
             if not (root / spec.path).exists():
                 raise LedgerError(
-                    f"ledger '{spec.name}' ({spec.path}, from {config.source_name}) does not exist",
+                    f"ledger '{spec.name}' ({spec.path}, from {origin}) does not exist",
                     hint="create it with `sotsync init` or correct its path in the configuration",
                 )
         return specs
@@ -604,7 +608,7 @@ def _sync(config: Config, db: Backend, dry_run: bool) -> SyncResult:
     specs, _ledgers, rows = _desired(config)
     before = db.writes
     plan = plan_sync(rows, read_mirror(db, settings.project_id, [s.file_type for s in specs]))
-    if not dry_run:
+    if not dry_run and not plan.empty:
         commit = gitrepo.head_commit(config.workspace)
         apply_sync(db, settings.project_id, plan, commit, utc_now())
     return SyncResult(db.url, plan, db.writes - before)
@@ -676,15 +680,11 @@ def reconcile(
             return ReconcileResult(_report(config, db))
         if db is None:
             raise UsageError("reconcile --fix needs the database", hint="drop --offline")
-        from sotsync.db.runs import check_runs_table
-        from sotsync.db.schema import require_current
-        from sotsync.runsettings import run_settings
-
-        # Refuse before the first ledger write: a database that cannot be reconciled (no
-        # sotsync tables, no run table) must leave every file as it was.
-        require_current(db)
-        check_runs_table(db, run_settings(config))
         with workspace_lock(config.workspace, "sotsync reconcile --fix"):
+            # Everything that can refuse (no sotsync tables, no run table, too many runs to
+            # document) is checked before the first ledger write, which leaves every file as
+            # it was.
+            _check_generate_limit(_report(config, db))
             repaired = tuple(r.path for r in _fix_ledgers(config, ()) if r.changed)
             generated = _generate_entries(config, _report(config, db), now)
             synced = _sync(config, db, False).plan
@@ -694,36 +694,81 @@ def reconcile(
             db.close()
 
 
+GENERATE_LIMIT = 100
+
+
 def _generate_entries(
     config: Config, report: Report, now: Callable[[], datetime]
 ) -> tuple[str, ...]:
-    """A generated entry (row + section, marked) for each run that needs one and has none."""
-    from sotsync.runsettings import parse_time
+    """A generated entry (row + section, marked) for each run that needs one and has none.
+
+    A run whose id maps to a free id of the ledger by a link pattern (``build013-x`` →
+    BUILD-013) gets that id, so the pattern links it; any other run gets the next id above
+    every id in use, including those that run ids will claim.  More than ``GENERATE_LIMIT``
+    runs at once means the rules are not adopted yet: refuse rather than flood the ledgers.
+    """
+    wanted = [i for i in report.items if i.category == "run-needs-entry" and i.ledger]
+    _check_generate_limit(report)
+    by_name = {spec.name: spec for spec in config.ledgers}
+    added: list[str] = []
+    for name in sorted({str(i.ledger) for i in wanted}):
+        spec = by_name[name]
+        items = sorted((i for i in wanted if i.ledger == name), key=lambda i: i.key)
+        added += _generate_into(config, spec, items, report, now)
+    return tuple(added)
+
+
+def _check_generate_limit(report: Report) -> None:
+    from sotsync.errors import SotsyncError
+
+    count = report.counts.get("run-needs-entry", 0)
+    if count > GENERATE_LIMIT:
+        raise SotsyncError(
+            f"{count} runs need a ledger entry; reconcile --fix adds at most "
+            f"{GENERATE_LIMIT} at once",
+            hint="exempt older runs with `sotsync init --adopt` (expect_since), then run again",
+        )
+
+
+def _generate_into(
+    config: Config,
+    spec: LedgerSpec,
+    items: Sequence[Any],
+    report: Report,
+    now: Callable[[], datetime],
+) -> list[str]:
+    from sotsync.runsettings import parse_time, run_settings
 
     ws = config.workspace
-    wanted = [i for i in report.items if i.category == "run-needs-entry" and i.ledger]
-    by_name = {spec.name: spec for spec in config.ledgers}
+    links = run_settings(config).links
+    ledger = load_ledger(ws, spec)
+    elsewhere = _ids_on_branches(ws, spec, ledger.data) | _reserved_ids(ws, spec)
+    claimed = report.pattern_numbers.get(spec.prefix, 0)
+    floor = {f"{spec.prefix}-{claimed:03d}"} if claimed else set()
     added = []
-    for item in sorted(wanted, key=lambda i: (str(i.ledger), i.key)):
-        spec = by_name[str(item.ledger)]
-        ledger = load_ledger(ws, spec)
-        ident = next_id(spec.prefix, ledger.ids(), _ids_on_branches(ws, spec, ledger.data))
+    for item in items:
+        taken = ledger.ids() | elsewhere
+        own = next((p.entry_for(item.key) for p in links if p.entry_for(item.key)), None)
+        if own is not None and own.startswith(f"{spec.prefix}-") and own not in taken:
+            ident = own
+        else:
+            ident = next_id(spec.prefix, taken, floor)
         created = parse_time(item.run_created) or now()
-        title = f"Run {item.key} ({item.run_state})"
         fields = [("Run", item.key), ("Status", str(item.run_state))]
-        marker = f"<!-- sotsync:generated run={item.key} -->"
         data = add_entry(
             ledger,
             ident,
-            title,
+            f"Run {item.key} ({item.run_state})",
             created.strftime("%Y-%m-%d"),
             fields,
             spec.order == "newest-first",
-            marker,
+            f"<!-- sotsync:generated run={item.key} -->",
         )
-        fsio.atomic_write_bytes(ws.root / spec.path, data, spec.path)
+        ledger = parse_ledger(data, spec.path, spec.prefix)
         added.append(f"{spec.name}/{ident}")
-    return tuple(added)
+    if added:
+        fsio.atomic_write_bytes(ws.root / spec.path, ledger.data, spec.path)
+    return added
 
 
 def check(
@@ -732,3 +777,382 @@ def check(
     """``lint`` + ``reconcile``, read-only, for CI."""
     report = reconcile(config, url, fix=False, offline=offline).report
     return lint(config), report
+
+
+# --------------------------------------------------------------------------- merge driver
+
+
+def merge_driver(
+    config: Config | None, base: Path, ours: Path, theirs: Path, path: str
+) -> MergeResult:
+    """Merge ``theirs`` into ``ours`` by entry (git's %O %A %B %P) and write the result to %A.
+
+    ``path`` picks the ledger: a configured one, else one whose prefix can be guessed.  Anything
+    else, and any failure of the merge itself, gives git's own answer: one conflict over the
+    whole file.  A merge driver must always leave a usable %A behind; a traceback would not.
+    """
+    from sotsync.ledger.merge import guess_prefix, merge_ledgers, whole_file_conflict
+
+    sides = (
+        fsio.read_ledger_bytes(base, str(base)),
+        fsio.read_ledger_bytes(ours, str(ours)),
+        fsio.read_ledger_bytes(theirs, str(theirs)),
+    )
+    spec: LedgerSpec | None = None
+    if config is not None:
+        spec = next((s for s in config.ledgers if s.path == path), None)
+        if spec is None:
+            try:
+                spec = resolve_ledgers(config, [path], cwd=config.workspace.root)[0]
+            except SotsyncError:
+                spec = None
+    prefix = spec.prefix if spec is not None else None
+    if prefix is None and path.lower().endswith(".md"):
+        prefix = guess_prefix(sides[1]) or guess_prefix(sides[2])
+    result = whole_file_conflict(*sides)
+    if prefix is not None:
+        newest_first = spec is None or spec.order == "newest-first"
+        try:
+            result = merge_ledgers(*sides, path, prefix, newest_first)
+        except Exception:  # a bug in the merge must still leave git a conflict to resolve
+            result = whole_file_conflict(*sides)
+    fsio.atomic_write_bytes(ours, result.data, path)
+    return result
+
+
+# --------------------------------------------------------------------------- git hooks
+
+HOOK_NAMES = ("pre-commit", "post-merge", "post-checkout", "post-rewrite", "pre-push")
+PREVIOUS_SUFFIX = ".sotsync-previous"
+HOOK_MARKER = "# sotsync-hook-script v1"
+# The same script serves every hook (it reads its name from $0); `hooks/` in the source tree
+# holds copies of it for people who install hooks by hand.
+HOOK_SCRIPT = f"""#!/bin/sh
+{HOOK_MARKER}
+# Runs `sotsync hook <name>`, then the hook this one replaced (saved as <name>{PREVIOUS_SUFFIX}).
+# Installed by `sotsync hooks install`; `sotsync hooks uninstall` restores the previous hook.
+hook=${{0##*/}}
+previous="${{0%/*}}/$hook{PREVIOUS_SUFFIX}"
+
+if command -v sotsync >/dev/null 2>&1; then
+    runner="sotsync"
+elif command -v python3 >/dev/null 2>&1 && python3 -c "import sotsync" >/dev/null 2>&1; then
+    runner="python3 -m sotsync"
+else
+    runner=""
+    echo "sotsync: warning: $hook hook skipped: sotsync is neither on PATH nor importable" >&2
+fi
+
+if [ ! -x "$previous" ]; then
+    [ -n "$runner" ] || exit 0
+    exec $runner hook "$hook" "$@"
+fi
+
+# Both hooks get git's stdin, so that pre-push and post-rewrite receive their ref lists.
+case $hook in
+pre-push | post-rewrite) input=$(cat) ;;
+*) input="" ;;
+esac
+feed() {{
+    if [ -n "$input" ]; then printf '%s\\n' "$input"; fi
+}}
+status=0
+if [ -n "$runner" ]; then
+    case $hook in
+    pre-push | post-rewrite) feed | $runner hook "$hook" "$@" ;;
+    *) $runner hook "$hook" "$@" ;;
+    esac || status=$?
+fi
+case $hook in
+pre-push | post-rewrite) feed | "$previous" "$@" ;;
+*) "$previous" "$@" ;;
+esac || {{
+    code=$?
+    [ "$status" -ne 0 ] || status=$code
+}}
+exit $status
+"""
+
+
+@dataclass(frozen=True)
+class HookState:
+    """One git hook: ``state`` is installed, foreign or missing; ``action`` what a command did."""
+
+    name: str
+    path: str
+    state: str
+    previous: bool
+    current: bool = True
+    action: str = ""
+
+
+def _hook_state(path: Path) -> str:
+    if not path.exists() and not path.is_symlink():
+        return "missing"
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(4096)
+    except OSError:
+        return "foreign"
+    return "installed" if HOOK_MARKER.encode() in head else "foreign"
+
+
+def _shown_path(ws: Workspace, path: Path) -> str:
+    try:
+        return path.relative_to(ws.root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _hook_states(ws: Workspace) -> list[tuple[str, Path, Path, str]]:
+    directory = gitrepo.hooks_dir(ws)
+    return [
+        (
+            name,
+            directory / name,
+            directory / f"{name}{PREVIOUS_SUFFIX}",
+            _hook_state(directory / name),
+        )
+        for name in HOOK_NAMES
+    ]
+
+
+def _exists(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
+
+
+def hooks_status(config: Config) -> list[HookState]:
+    """Each sotsync hook in git's hooks directory (``core.hooksPath`` respected)."""
+    ws = config.workspace
+    script = HOOK_SCRIPT.encode()
+    result = []
+    for name, target, previous, state in _hook_states(ws):
+        current = state != "installed" or target.read_bytes() == script
+        result.append(HookState(name, _shown_path(ws, target), state, _exists(previous), current))
+    return result
+
+
+def hooks_install(config: Config) -> list[HookState]:
+    """Install the hook scripts; a foreign hook is kept as ``<hook>.sotsync-previous`` and chained.
+
+    Running it again changes nothing; an outdated sotsync script is rewritten.
+    """
+    ws = config.workspace
+    script = HOOK_SCRIPT.encode()
+    with workspace_lock(ws, "sotsync hooks install"):
+        states = _hook_states(ws)
+        for _name, target, previous, state in states:
+            if state == "foreign" and _exists(previous):
+                raise ConfigError(
+                    f"cannot install the {_name} hook: both {_shown_path(ws, target)} and "
+                    f"{_shown_path(ws, previous)} exist",
+                    hint="merge or remove one of them, then run `sotsync hooks install` again",
+                )
+        result = []
+        for name, target, previous, state in states:
+            if state == "installed" and target.read_bytes() == script:
+                action = "kept"
+            else:
+                if state == "foreign":
+                    target.replace(previous)
+                    action = "installed, previous hook chained"
+                else:
+                    action = "updated" if state == "installed" else "installed"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fsio.atomic_write_bytes(target, script, _shown_path(ws, target))
+                target.chmod(0o755)
+            result.append(
+                HookState(
+                    name, _shown_path(ws, target), "installed", _exists(previous), True, action
+                )
+            )
+    return result
+
+
+def hooks_uninstall(config: Config) -> list[HookState]:
+    """Remove sotsync's hook scripts and put back the hooks they replaced; foreign hooks stay."""
+    ws = config.workspace
+    with workspace_lock(ws, "sotsync hooks uninstall"):
+        result = []
+        for name, target, previous, state in _hook_states(ws):
+            if state == "foreign":
+                action, now = "left alone (not sotsync's)", "foreign"
+            elif _exists(previous):
+                previous.replace(target)
+                action, now = "removed, previous hook restored", "foreign"
+            elif state == "installed":
+                target.unlink()
+                action, now = "removed", "missing"
+            else:
+                action, now = "not installed", "missing"
+            result.append(HookState(name, _shown_path(ws, target), now, False, True, action))
+    return result
+
+
+# --------------------------------------------------------------------------- hook checks
+
+
+def _ledger_at(data: bytes, spec: LedgerSpec) -> Ledger:
+    nul = data.find(b"\0", 0, BINARY_SNIFF)
+    if nul >= 0:
+        raise LedgerError(
+            f"{spec.path} looks like a binary file (NUL byte at offset {nul}), not a ledger",
+            hint="point the ledger configuration at the Markdown file",
+        )
+    return parse_ledger(data, spec.path, spec.prefix)
+
+
+def _lint_at(data: bytes, spec: LedgerSpec, eol: str | None) -> list[Finding]:
+    return lint_ledger(_ledger_at(data, spec), eol, spec.order == "newest-first")
+
+
+def staged_ledgers(config: Config, paths: Sequence[str]) -> tuple[LedgerSpec, ...]:
+    """The configured ledgers among *paths* (workspace-relative POSIX paths)."""
+    wanted = set(paths)
+    return tuple(spec for spec in config.ledgers if spec.path in wanted)
+
+
+def lint_staged(config: Config, paths: Sequence[str]) -> LintReport:
+    """Lint the index content of the ledgers among *paths*: findings new relative to HEAD only.
+
+    ``suppressed`` counts the findings HEAD already had (accepted, as ``--new-since HEAD``).
+    """
+    ws = config.workspace
+    specs = staged_ledgers(config, paths)
+    head = gitrepo.resolve_commit(ws, "HEAD")
+    eol = _eol_rules(ws, specs)
+    findings: list[Finding] = []
+    linted: list[str] = []
+    total = 0
+    for spec in specs:
+        staged = gitrepo.read_staged(ws, spec.path)
+        if staged is None:
+            continue  # deleted (or not a file) in the index
+        linted.append(spec.path)
+        old = gitrepo.read_blob(ws, head, spec.path) if head is not None else None
+        if old == staged:
+            continue  # nothing staged for it after all (e.g. mode change only)
+        found = _lint_at(staged, spec, eol.get(spec.path))
+        total += len(found)
+        if old is not None:
+            found = _only_new(found, _lint_at(old, spec, eol.get(spec.path)))
+        findings.extend(found)
+    return LintReport(tuple(findings), tuple(linted), total - len(findings))
+
+
+@dataclass(frozen=True)
+class LedgerChange:
+    """How one ledger differs between two states: ids added and removed, findings that are new."""
+
+    path: str
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    findings: tuple[Finding, ...]
+
+
+def ledger_changes(config: Config, before: str | None, after: str | None) -> list[LedgerChange]:
+    """Per changed ledger: the ids *after* adds and drops relative to *before*; new findings.
+
+    *before* and *after* are commits; *after* None means the work tree (a squash merge leaves
+    its result there).  Ledgers absent in both, or unchanged, are left out.
+    """
+    ws = config.workspace
+    eol = _eol_rules(ws, config.ledgers)
+    changes = []
+    for spec in config.ledgers:
+        old = gitrepo.read_blob(ws, before, spec.path) if before is not None else None
+        if after is None:
+            path = ws.root / spec.path
+            new_data = fsio.read_ledger_bytes(path, spec.path) if path.is_file() else None
+        else:
+            new_data = gitrepo.read_blob(ws, after, spec.path)
+        if old == new_data:
+            continue
+        old_ledger = _ledger_at(old, spec) if old is not None else None
+        old_ids = old_ledger.ids() if old_ledger is not None else set()
+        if new_data is None:
+            changes.append(LedgerChange(spec.path, (), _by_key(old_ids), ()))
+            continue
+        ledger = _ledger_at(new_data, spec)
+        found = lint_ledger(ledger, eol.get(spec.path), spec.order == "newest-first")
+        if old_ledger is not None:
+            accepted = lint_ledger(old_ledger, eol.get(spec.path), spec.order == "newest-first")
+            found = _only_new(found, accepted)
+        ids = ledger.ids()
+        changes.append(
+            LedgerChange(spec.path, _by_key(ids - old_ids), _by_key(old_ids - ids), tuple(found))
+        )
+    return changes
+
+
+def _by_key(ids: set[str]) -> tuple[str, ...]:
+    from sotsync.ledger.parse import id_key
+
+    return tuple(sorted(ids, key=lambda i: (i.split("-", 1)[0], id_key(i))))
+
+
+@dataclass(frozen=True)
+class Collision:
+    """An id the pushed branch adds that a remote branch also added, with different content."""
+
+    path: str
+    id: str
+    local_ref: str
+    remote_ref: str
+
+
+def _signatures(ledger: Ledger) -> dict[str, tuple[str, ...]]:
+    """Per id, what it documents: its sections' hashes and its INDEX rows' text."""
+    parts: dict[str, list[str]] = {}
+    for entry in ledger.entries:
+        parts.setdefault(entry.id, []).append(entry.content_hash)
+    for row in ledger.rows:
+        if row.id is not None:
+            parts.setdefault(row.id, []).append("\0".join(row.text_key))
+    return {ident: tuple(sorted(items)) for ident, items in parts.items()}
+
+
+def push_collisions(
+    config: Config, remote: str, pushed: Sequence[tuple[str, str]]
+) -> list[Collision]:
+    """Ids each pushed commit adds that a remote-tracking branch of *remote* added differently.
+
+    *pushed* holds (local ref, commit) pairs.  "Added" means absent at the two commits' merge
+    base, so an entry both sides edited is not a collision (the merge driver handles that).
+    Only local refs are read: nothing is fetched.
+    """
+    ws = config.workspace
+    refs = gitrepo.remote_branch_refs(ws, remote)
+    if not refs:
+        return []
+    parsed: dict[bytes, Ledger] = {}
+
+    def parse_once(data: bytes, spec: LedgerSpec) -> Ledger:
+        key = hashlib.sha256(data).digest() + spec.path.encode()
+        if key not in parsed:
+            parsed[key] = _ledger_at(data, spec)
+        return parsed[key]
+
+    found: list[Collision] = []
+    for local_ref, commit in pushed:
+        for spec in config.ledgers:
+            blobs = gitrepo.read_blobs(ws, [commit, *refs], spec.path)
+            mine = blobs.get(commit)
+            if mine is None:
+                continue
+            my_sig = _signatures(parse_once(mine, spec))
+            for ref in refs:
+                theirs = blobs.get(ref)
+                if theirs is None or theirs == mine:
+                    continue
+                their_sig = _signatures(parse_once(theirs, spec))
+                shared = [i for i, sig in my_sig.items() if i in their_sig and their_sig[i] != sig]
+                if not shared:
+                    continue
+                base = gitrepo.merge_base(ws, commit, ref)
+                at_base = gitrepo.read_blob(ws, base, spec.path) if base is not None else None
+                base_ids = parse_once(at_base, spec).ids() if at_base is not None else set()
+                found.extend(
+                    Collision(spec.path, i, local_ref, ref) for i in _by_key(set(shared) - base_ids)
+                )
+    return found

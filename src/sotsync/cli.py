@@ -7,12 +7,13 @@ every error into an exit code (SPEC §8): SotsyncError → its own code with ``s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
 import tempfile
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -489,6 +490,7 @@ def sync(state: State, dry_run: bool, fmt: str) -> int:
     """
     result = api.sync(state.config, state.database_url, dry_run)
     plan = result.plan
+    names: dict[str, str] = {spec.file_type: spec.name for spec in state.config.ledgers}
     if fmt == "json":
         click.echo(
             json.dumps(
@@ -497,67 +499,88 @@ def sync(state: State, dry_run: bool, fmt: str) -> int:
                     "url": result.url,
                     "dry_run": dry_run,
                     "writes": result.writes,
-                    "inserts": [_row_key(r.key) for r in plan.inserts],
-                    "updates": [_row_key(r.key) for r in plan.updates],
-                    "tombstones": [_row_key(k) for k in plan.tombstones],
+                    "inserts": [_row_key(r.key, names) for r in plan.inserts],
+                    "updates": [_row_key(r.key, names) for r in plan.updates],
+                    "tombstones": [_row_key(k, names) for k in plan.tombstones],
                 },
                 indent=2,
             )
         )
         return EXIT_OK
     for row in plan.inserts:
-        click.echo(f"+ {_row_key(row.key)}")
+        click.echo(f"+ {_row_key(row.key, names)}")
     for row in plan.updates:
-        click.echo(f"~ {_row_key(row.key)}")
+        click.echo(f"~ {_row_key(row.key, names)}")
     for key in plan.tombstones:
-        click.echo(f"- {_row_key(key)}")
-    verb = "would write" if dry_run else "wrote"
+        click.echo(f"- {_row_key(key, names)}")
+    planned = len(plan.inserts) + len(plan.updates) + len(plan.tombstones)
+    done = f"would write {planned}" if dry_run else f"wrote {result.writes}"
     click.echo(
         f"{len(plan.inserts)} insert(s), {len(plan.updates)} update(s), "
-        f"{len(plan.tombstones)} tombstone(s); {verb} {result.writes} row(s) "
-        f"to {result.url}",
+        f"{len(plan.tombstones)} tombstone(s); {done} row(s) to {result.url}",
         err=True,
     )
     return EXIT_OK
 
 
-def _row_key(key: tuple[str, str, int]) -> str:
+def _row_key(key: tuple[str, str, int], names: dict[str, str]) -> str:
+    """``build/BUILD-159#2``: the ledger name, as reconcile shows it, not the file type."""
     file_type, entry_id, occurrence = key
-    return f"{file_type}/{entry_id}" + ("" if occurrence == 1 else f"#{occurrence}")
+    return f"{names.get(file_type, file_type)}/{entry_id}" + (
+        "" if occurrence == 1 else f"#{occurrence}"
+    )
 
 
-def render_report(report: Any, fmt: str) -> str:
-    """A reconcile report as keyed lines plus a count summary, JSON, or annotations."""
+def report_lines(report: Any, fmt: str, paths: dict[str, str]) -> Iterator[str]:
+    """A reconcile report as keyed lines plus a count summary, JSON, or annotations.
+
+    Yielded piece by piece: a report over a million runs is printed without first being built
+    as one string.  ``paths`` maps ledger names to files, for annotations GitHub can place.
+    """
     from sotsync.reconcile import CATEGORIES
 
     if fmt == "json":
-        return json.dumps(
-            {
-                "version": 1,
-                "clean": report.clean,
-                "offline": report.offline,
-                "runs_checked": report.runs_checked,
-                "counts": report.counts,
-                "items": [i.as_dict() for i in report.items],
-            },
-            indent=2,
-            ensure_ascii=False,
-        )
+        head = {
+            "version": 1,
+            "clean": report.clean,
+            "offline": report.offline,
+            "runs_checked": report.runs_checked,
+            "counts": report.counts,
+        }
+        yield json.dumps(head, ensure_ascii=False)[:-1] + ', "items": ['
+        last = len(report.items) - 1
+        for n, item in enumerate(report.items):
+            yield "  " + json.dumps(item.as_dict(), ensure_ascii=False) + ("," if n < last else "")
+        yield "]}"
+        return
     if fmt == "github":
-        return "\n".join(
-            f"::error title=sotsync {i.category}::{i.sign} {i.key} {_gh_escape(i.detail)}"
-            for i in report.items
-            if i.category != "finding"
-        )
-    lines = [f"{i.sign} {i.category:<16} {i.key}  {i.detail}" for i in report.items]
+        for i in report.items:
+            if i.category == "finding":
+                continue
+            where = paths.get(i.ledger or i.key.split("/", 1)[0])
+            file_part = f"file={where}," if where else ""
+            yield (
+                f"::error {file_part}title=sotsync {i.category}::{i.sign} {i.key} "
+                f"{_gh_escape(i.detail)}"
+            )
+        return
+    for i in report.items:
+        yield f"{i.sign} {i.category:<16} {i.key}  {i.detail}"
     summary = ", ".join(f"{n} {CATEGORIES[c]}" for c, n in report.counts.items() if n)
     where = (
         "offline: database not checked"
         if report.offline
         else (f"{report.runs_checked} run(s) checked")
     )
-    lines.append(f"reconcile: {summary or 'ledgers, mirror and runs agree'} ({where})")
-    return "\n".join(lines)
+    yield f"reconcile: {summary or 'ledgers, mirror and runs agree'} ({where})"
+
+
+def render_report(report: Any, fmt: str, paths: dict[str, str] | None = None) -> str:
+    return "\n".join(report_lines(report, fmt, paths or {}))
+
+
+def _ledger_paths(state: State) -> dict[str, str]:
+    return {spec.name: spec.path for spec in state.config.ledgers}
 
 
 @cli.command()
@@ -591,7 +614,8 @@ def reconcile(state: State, fix: bool, fmt: str) -> int:
                 f"{len(plan.updates)} update(s), {len(plan.tombstones)} tombstone(s)",
                 err=True,
             )
-    click.echo(render_report(result.report, fmt))
+    for line in report_lines(result.report, fmt, _ledger_paths(state)):
+        click.echo(line)
     return EXIT_OK if result.report.clean else EXIT_FINDINGS
 
 
@@ -615,13 +639,19 @@ def check(state: State, fmt: str, offline: bool, fail_on: str) -> int:
       sotsync check --offline
     """
     lint_report, report = api.check(state.config, state.database_url, offline)
+    # Lint findings are reported once, by lint; reconcile adds the drift.
+    drift = dataclasses.replace(
+        report,
+        items=tuple(i for i in report.items if i.category != "finding"),
+        counts={**report.counts, "finding": 0},
+    )
     if fmt == "json":
         click.echo(
             json.dumps(
                 {
                     "version": 1,
                     "lint": json.loads(render_findings(lint_report.findings, "json", {})),
-                    "reconcile": json.loads(render_report(report, "json")),
+                    "reconcile": json.loads(render_report(drift, "json")),
                 },
                 indent=2,
                 ensure_ascii=False,
@@ -631,15 +661,8 @@ def check(state: State, fmt: str, offline: bool, fail_on: str) -> int:
         output = render_findings(lint_report.failing(fail_on), fmt, {})
         if output:
             click.echo(output)
-        drift = [i for i in report.items if i.category != "finding"]
-        shown = render_report(
-            type(report)(
-                tuple(drift), report.runs_checked, report.offline, {**report.counts, "finding": 0}
-            ),
-            fmt,
-        )
-        if shown:
-            click.echo(shown)
+        for line in report_lines(drift, fmt, _ledger_paths(state)):
+            click.echo(line)
     failing = lint_report.failing(fail_on)
     drift_left = any(i.category != "finding" for i in report.items)
     return EXIT_FINDINGS if failing or drift_left else EXIT_OK
@@ -655,6 +678,142 @@ def codes() -> int:
     """
     for code in CATALOGUE:
         click.echo(f"{code.code}  {code.severity:<7}  fix: {code.fixable:<16} {code.summary}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- merge driver
+
+
+@cli.command(name="merge-driver")
+@click.argument("base", type=click.Path(path_type=Path))
+@click.argument("ours", type=click.Path(path_type=Path))
+@click.argument("theirs", type=click.Path(path_type=Path))
+@click.argument("path")
+@pass_state
+def merge_driver(state: State, base: Path, ours: Path, theirs: Path, path: str) -> int:
+    """Merge a ledger entry by entry: git's merge driver (%O %A %B %P).
+
+    Writes the result to OURS; exit 0 when clean, 1 when conflicts are left.
+
+    \b
+    Example:
+      git config merge.sotsync.driver "sotsync merge-driver %O %A %B %P"
+      echo "docs/*.md merge=sotsync" >> .gitattributes
+    """
+    try:
+        config: Config | None = state.config
+    except SotsyncError:
+        config = None  # a broken configuration must not stop a merge
+    result = api.merge_driver(config, base, ours, theirs, path)
+    for old, new in result.renumbered:
+        click.echo(f"sotsync: {path}: {old} was added on both sides; theirs is now {new}", err=True)
+    if result.conflicts:
+        click.echo(f"sotsync: {path}: {result.conflicts} conflict(s) to resolve", err=True)
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- git hooks
+
+
+@cli.command(
+    name="hook",
+    hidden=True,
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def hook(args: tuple[str, ...]) -> int:
+    """Run one git hook (what the hook scripts call): sotsync hook NAME [ARGS].
+
+    \b
+    Example:
+      sotsync hook pre-commit      # lint the staged ledgers, as the pre-commit hook does
+    """
+    from sotsync import hooks as git_hooks
+
+    return git_hooks.main(list(args))
+
+
+@cli.group(name="hooks")
+def hooks_group() -> None:
+    """Plain git hooks (without the pre-commit framework).
+
+    \b
+    Example:
+      sotsync hooks install        # keeps an existing hook and runs it after sotsync's
+      sotsync hooks status
+    """
+
+
+def _render_hooks(states: Sequence[api.HookState], fmt: str, with_action: bool) -> None:
+    if fmt == "json":
+        doc = {
+            "version": 1,
+            "hooks": [
+                {
+                    "name": s.name,
+                    "path": s.path,
+                    "state": s.state,
+                    "previous": s.previous,
+                    "current": s.current,
+                    **({"action": s.action} if with_action else {}),
+                }
+                for s in states
+            ],
+        }
+        click.echo(json.dumps(doc, indent=2))
+        return
+    for s in states:
+        if with_action:
+            click.echo(f"{s.name:<14} {s.action} ({s.path})")
+            continue
+        flags = (("outdated", not s.current), ("chains previous", s.previous))
+        notes = [note for note, on in flags if on]
+        extra = f" ({', '.join(notes)})" if notes else ""
+        click.echo(f"{s.name:<14} {s.state}{extra}  {s.path}")
+
+
+@hooks_group.command(name="install")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@pass_state
+def hooks_install(state: State, fmt: str) -> int:
+    """Install the hook scripts into git's hooks directory (core.hooksPath respected).
+
+    An existing hook is kept as <hook>.sotsync-previous and still runs.  Idempotent.
+
+    \b
+    Example:
+      sotsync hooks install
+    """
+    _render_hooks(api.hooks_install(state.config), fmt, True)
+    return EXIT_OK
+
+
+@hooks_group.command(name="uninstall")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@pass_state
+def hooks_uninstall(state: State, fmt: str) -> int:
+    """Remove sotsync's hook scripts and restore the hooks they replaced.
+
+    \b
+    Example:
+      sotsync hooks uninstall
+    """
+    _render_hooks(api.hooks_uninstall(state.config), fmt, True)
+    return EXIT_OK
+
+
+@hooks_group.command(name="status")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@pass_state
+def hooks_status(state: State, fmt: str) -> int:
+    """Each hook: installed (sotsync's), foreign (someone else's) or missing.
+
+    \b
+    Example:
+      sotsync hooks status --format json
+    """
+    _render_hooks(api.hooks_status(state.config), fmt, False)
     return EXIT_OK
 
 

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from sotsync.errors import GitError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sotsync.config import Workspace
 
 _ENCODING = "utf-8"
@@ -312,3 +314,47 @@ def push_with_lease(ws: Workspace, remote: str, new: str, ref: str, expected: st
 def update_ref(ws: Workspace, ref: str, new: str, old: str | None) -> None:
     """Move a local ref with compare-and-swap (``old`` None: the ref must not exist)."""
     _run(ws, ["update-ref", ref, new, old or "0" * 40])
+
+
+def hooks_dir(ws: Workspace) -> Path:
+    """The directory git runs hooks from: ``core.hooksPath`` (work-tree relative) or the default.
+
+    ``git rev-parse --git-path hooks`` answers for worktrees and ``core.hooksPath`` alike.
+    """
+    from pathlib import Path
+
+    if ws.git_root is None:
+        raise GitError(
+            f"{ws.root} is not inside a git repository",
+            hint="git hooks need a git repository; run `git init` first",
+        )
+    out = _run(ws, ["rev-parse", "--git-path", "hooks"]).decode(_ENCODING, _ERRORS).strip()
+    path = Path(out)
+    return path if path.is_absolute() else ws.git_root / path
+
+
+def merge_base(ws: Workspace, a: str, b: str) -> str | None:
+    """The best common ancestor of two commits; None when the histories are unrelated."""
+    if ws.git_root is None:
+        return None
+    try:
+        out = _run(ws, ["merge-base", a, b])
+    except GitError:
+        return None
+    return out.decode("ascii", "replace").strip() or None
+
+
+def remote_branch_refs(ws: Workspace, remote: str) -> list[str]:
+    """The remote-tracking branches of *remote* (full names), symbolic refs left out."""
+    return [ref for ref in branch_refs(ws) if ref.startswith(f"refs/remotes/{remote}/")]
+
+
+def resolve_commit(ws: Workspace, rev: str) -> str | None:
+    """The commit *rev* names, or None when it names none (unborn HEAD, missing ORIG_HEAD)."""
+    if ws.git_root is None:
+        return None
+    try:
+        out = _run(ws, ["rev-parse", "--verify", "-q", f"{rev}^{{commit}}"])
+    except GitError:
+        return None
+    return out.decode("ascii", "replace").strip() or None
