@@ -1122,13 +1122,29 @@ def test_parallel_new_gives_distinct_ids(fresh: GitRepo, sot: Callable[..., Resu
 # ------------------------------------------------------------------------------ init
 
 
+REGISTERED = (
+    "registered git config merge.sotsync.name\n"
+    "registered git config merge.sotsync.driver\n"
+    + "".join(f"registered .gitattributes: {name} merge=sotsync\n" for name in LEDGERS)
+    + "".join(
+        f"hook {hook}: installed\n"
+        for hook in ("pre-commit", "post-merge", "post-checkout", "post-rewrite", "pre-push")
+    )
+)
+
+
 def test_init_creates_the_ledgers_once(make_repo: MakeRepo, sot: Callable[..., Result]) -> None:
     repo = make_repo()
     assert sot("--repo", repo.path, "init") == (
         0,
-        "".join(f"created {name}\n" for name in LEDGERS),
+        "".join(f"created {name}\n" for name in LEDGERS) + REGISTERED,
         "",
     )
+    assert (repo.path / ".gitattributes").read_text() == "".join(
+        f"/{name} merge=sotsync\n" for name in LEDGERS
+    )
+    assert repo.git("config", "merge.sotsync.driver").endswith("merge-driver %O %A %B %P")
+    assert (repo.path / ".git" / "hooks" / "pre-commit").read_bytes().startswith(b"#!")
     for name in LEDGERS:
         assert (repo.path / name).read_bytes().startswith(b"# ")
     assert sot("--repo", repo.path, "lint", "--fail-on", "info")[::2] == (
@@ -1164,7 +1180,9 @@ def test_init_write_config_sotsync_toml(make_repo: MakeRepo, sot: Callable[..., 
     repo = make_repo()
     assert sot("--repo", repo.path, "init", "--write-config", "sotsync.toml") == (
         0,
-        "".join(f"created {name}\n" for name in LEDGERS) + "configuration in .sotsync.toml\n",
+        "".join(f"created {name}\n" for name in LEDGERS)
+        + "configuration in .sotsync.toml\n"
+        + REGISTERED,
         "",
     )
     text = (repo.path / ".sotsync.toml").read_text()
@@ -1185,7 +1203,9 @@ def test_init_write_config_pyproject(make_repo: MakeRepo, sot: Callable[..., Res
     repo = make_repo(files={"pyproject.toml": '[project]\nname = "demo"\n'})
     assert sot("--repo", repo.path, "init", "--write-config", "pyproject") == (
         0,
-        "".join(f"created {name}\n" for name in LEDGERS) + "configuration in pyproject.toml\n",
+        "".join(f"created {name}\n" for name in LEDGERS)
+        + "configuration in pyproject.toml\n"
+        + REGISTERED,
         "",
     )
     text = (repo.path / "pyproject.toml").read_text()

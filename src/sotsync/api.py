@@ -420,6 +420,8 @@ class InitResult:
     created: tuple[str, ...]
     config: str | None
     adopted: str | None = None
+    registered: tuple[str, ...] = ()
+    hooks: tuple[str, ...] = ()
 
 
 _TITLES = {
@@ -487,8 +489,14 @@ def init(
     write: str | None = None,
     adopt: bool = False,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    hooks: bool = True,
 ) -> InitResult:
-    """Create missing ledgers (and the config on request); running it twice changes nothing."""
+    """Set a repository up; running it twice changes nothing.
+
+    Creates missing ledgers, writes the config on request, sets ``expect_since`` with
+    ``adopt``, registers the merge driver (``.git/config`` and ``.gitattributes``) and installs
+    the git hooks (unless ``hooks`` is False).
+    """
     ws = config.workspace
     created = []
     with workspace_lock(ws, "sotsync init"):
@@ -520,7 +528,54 @@ def init(
                 if changed
                 else (f"expect_since already set in {shown}; kept")
             )
-    return InitResult(tuple(created), written, adopted)
+        registered = _register_merge_driver(ws, config.ledgers)
+    installed: tuple[str, ...] = ()
+    if hooks and ws.git_root is not None:
+        states = hooks_install(config)
+        installed = tuple(f"{h.name}: {h.action}" for h in states if h.action != "kept")
+    return InitResult(tuple(created), written, adopted, registered, installed)
+
+
+MERGE_DRIVER = "sotsync"
+
+
+def merge_driver_command() -> str:
+    """The driver command git runs: the console script if it is on PATH, else this Python."""
+    import shlex
+    import shutil
+    import sys
+
+    if shutil.which("sotsync"):
+        return "sotsync merge-driver %O %A %B %P"
+    return f"{shlex.quote(sys.executable)} -m sotsync merge-driver %O %A %B %P"
+
+
+def _register_merge_driver(ws: Workspace, specs: Sequence[LedgerSpec]) -> tuple[str, ...]:
+    """``merge.sotsync.*`` in ``.git/config`` and ``merge=sotsync`` for each ledger."""
+    if ws.git_root is None:
+        return ()
+    done = []
+    wanted = {
+        f"merge.{MERGE_DRIVER}.name": "sotsync entry-aware ledger merge",
+        f"merge.{MERGE_DRIVER}.driver": merge_driver_command(),
+    }
+    for key, value in wanted.items():
+        if gitrepo.config_get(ws, key) is None:
+            gitrepo.config_set_local(ws, key, value)
+            done.append(f"git config {key}")
+    merge = gitrepo.attribute(ws, [s.path for s in specs], "merge")
+    missing = [s.path for s in specs if merge[s.path] != MERGE_DRIVER]
+    if missing:
+        attributes = ws.git_root / ".gitattributes"
+        text = attributes.read_bytes().decode("utf-8") if attributes.exists() else ""
+        newline = "\r\n" if "\r\n" in text else "\n"
+        if text and not text.endswith(("\n", "\r")):
+            text += newline
+        for path in missing:
+            text += f"/{gitrepo.git_relative(ws, path)} merge={MERGE_DRIVER}{newline}"
+        fsio.atomic_write_bytes(attributes, text.encode("utf-8"), ".gitattributes")
+        done += [f".gitattributes: {path} merge={MERGE_DRIVER}" for path in missing]
+    return tuple(done)
 
 
 # --------------------------------------------------------------------------- unlock

@@ -352,8 +352,9 @@ def new(
     is_flag=True,
     help="Set expect_since to now: runs created before adoption need no entry.",
 )
+@click.option("--no-hooks", is_flag=True, help="Do not install the git hooks.")
 @pass_state
-def init(state: State, write_config: str | None, adopt: bool) -> int:
+def init(state: State, write_config: str | None, adopt: bool, no_hooks: bool) -> int:
     """Set the repository up: create missing ledgers (idempotent).
 
     \b
@@ -361,13 +362,17 @@ def init(state: State, write_config: str | None, adopt: bool) -> int:
       sotsync init --write-config sotsync.toml
       sotsync init --adopt          # on an existing database: old runs need no entry
     """
-    result = api.init(state.config, write_config, adopt)
+    result = api.init(state.config, write_config, adopt, hooks=not no_hooks)
     for path in result.created:
         click.echo(f"created {path}")
     if result.config:
         click.echo(f"configuration in {result.config}")
     if result.adopted:
         click.echo(result.adopted)
+    for line in result.registered:
+        click.echo(f"registered {line}")
+    for line in result.hooks:
+        click.echo(f"hook {line}")
     if not result.created:
         click.echo("ledgers already present; nothing to create")
     return EXIT_OK

@@ -358,3 +358,41 @@ def resolve_commit(ws: Workspace, rev: str) -> str | None:
     except GitError:
         return None
     return out.decode("ascii", "replace").strip() or None
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def config_get(ws: Workspace, key: str) -> str | None:
+    """A value of the repository's git configuration (all scopes), or None."""
+    if ws.git_root is None:
+        return None
+    code, out, _err = _attempt(ws, ["config", "--get", key])
+    return out.decode(_ENCODING, _ERRORS).strip() if code == 0 else None
+
+
+def config_set_local(ws: Workspace, key: str, value: str) -> None:
+    """Set ``key`` in the repository's own configuration (``.git/config``)."""
+    _run(ws, ["config", "--local", key, value])
+
+
+def attribute(ws: Workspace, paths: Sequence[str], name: str) -> dict[str, str | None]:
+    """The value of gitattribute ``name`` for each workspace path (None: unspecified)."""
+    result: dict[str, str | None] = {path: None for path in paths}
+    if ws.git_root is None or not paths:
+        return result
+    to_git = {_git_path(ws, path): path for path in paths}
+    payload = b"".join(p.encode(_ENCODING, _ERRORS) + b"\0" for p in to_git)
+    out = _run(ws, ["check-attr", "-z", "--stdin", name], stdin=payload)
+    fields = out.split(b"\0")
+    for index in range(0, len(fields) - 2, 3):
+        git_path = fields[index].decode(_ENCODING, _ERRORS)
+        value = fields[index + 2].decode(_ENCODING, _ERRORS)
+        if git_path in to_git and value != "unspecified":
+            result[to_git[git_path]] = value
+    return result
+
+
+def git_relative(ws: Workspace, path: str) -> str:
+    """A workspace path as git names it (relative to the repository's top level)."""
+    return _git_path(ws, path)
