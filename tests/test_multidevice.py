@@ -174,6 +174,11 @@ def test_concurrent_entries_and_the_same_next_id_merge_without_loss(
     assert done.returncode == 0, done.stdout + done.stderr
     assert ledger_of(laptop) == ledger_of(staging)
     assert laptop.git("rev-parse", "HEAD") == staging.git("rev-parse", "HEAD")
+    # The laptop's post-merge hook says that its own ids now name other work.
+    assert (
+        "sotsync post-merge: docs/BUILD_HISTORY.md: 3 added (BUILD-004, BUILD-005, BUILD-006), "
+        "0 removed, 2 changed (BUILD-002, BUILD-003)"
+    ) in done.stdout + done.stderr
 
 
 def test_the_same_entry_edited_on_both_devices_conflicts_and_blocks_the_commit(

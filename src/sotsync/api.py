@@ -540,13 +540,18 @@ MERGE_DRIVER = "sotsync"
 
 
 def merge_driver_command() -> str:
-    """The driver command git runs: the console script if it is on PATH, else this Python."""
+    """The driver command git runs, by absolute path.
+
+    A merge may run where PATH differs (an IDE, a GUI client, cron); a driver git cannot find
+    makes git keep one side and silently drop the other's entries, so never rely on PATH.
+    """
     import shlex
     import shutil
     import sys
 
-    if shutil.which("sotsync"):
-        return "sotsync merge-driver %O %A %B %P"
+    script = shutil.which("sotsync")
+    if script:
+        return f"{shlex.quote(str(Path(script).resolve()))} merge-driver %O %A %B %P"
     return f"{shlex.quote(sys.executable)} -m sotsync merge-driver %O %A %B %P"
 
 
@@ -1103,6 +1108,9 @@ class LedgerChange:
     added: tuple[str, ...]
     removed: tuple[str, ...]
     findings: tuple[Finding, ...]
+    # Ids kept whose entry text differs: an edit, or an id that now names other work (after a
+    # merge renumbered entries) - worth a look either way.
+    changed: tuple[str, ...] = ()
 
 
 def ledger_changes(config: Config, before: str | None, after: str | None) -> list[LedgerChange]:
@@ -1134,8 +1142,22 @@ def ledger_changes(config: Config, before: str | None, after: str | None) -> lis
             accepted = lint_ledger(old_ledger, eol.get(spec.path), spec.order == "newest-first")
             found = _only_new(found, accepted)
         ids = ledger.ids()
+        changed: set[str] = set()
+        if old_ledger is not None:
+            before_text = {e.id: e.content_hash for e in old_ledger.entries if e.occurrence == 1}
+            changed = {
+                e.id
+                for e in ledger.entries
+                if e.occurrence == 1 and before_text.get(e.id, e.content_hash) != e.content_hash
+            }
         changes.append(
-            LedgerChange(spec.path, _by_key(ids - old_ids), _by_key(old_ids - ids), tuple(found))
+            LedgerChange(
+                spec.path,
+                _by_key(ids - old_ids),
+                _by_key(old_ids - ids),
+                tuple(found),
+                _by_key(changed),
+            )
         )
     return changes
 
@@ -1211,3 +1233,81 @@ def push_collisions(
                     Collision(spec.path, i, local_ref, ref) for i in _by_key(set(shared) - base_ids)
                 )
     return found
+
+
+# --------------------------------------------------------------------------- status
+
+
+def status(config: Config, url: str | None = None) -> dict[str, Any]:
+    """What a person needs at a glance: ledgers, database, hooks, merge driver, ids, lock.
+
+    Read-only and tolerant: a part that cannot be read (an unreachable database, no git) is
+    reported as such instead of failing the whole command.
+    """
+    from sotsync.errors import SotsyncError
+    from sotsync.locking import is_stale, read_holder
+
+    ws = config.workspace
+    doc: dict[str, Any] = {"version": 1, "workspace": str(ws.root)}
+    ledgers = []
+    for spec in config.ledgers:
+        entry: dict[str, Any] = {"name": spec.name, "path": spec.path}
+        try:
+            found = lint_ledger(load_ledger(ws, spec), None, spec.order == "newest-first")
+            by = Counter(f.severity for f in found)
+            entry.update({"errors": by["error"], "warnings": by["warning"], "info": by["info"]})
+        except SotsyncError as exc:
+            entry["problem"] = exc.message
+        ledgers.append(entry)
+    doc["ledgers"] = ledgers
+    doc["database"] = _database_status(config, url)
+    git = ws.git_root is not None
+    doc["hooks"] = [{"name": h.name, "state": h.state} for h in hooks_status(config)] if git else []
+    driver = gitrepo.config_get(ws, f"merge.{MERGE_DRIVER}.driver") if git else None
+    merge = gitrepo.attribute(ws, [s.path for s in config.ledgers], "merge") if git else {}
+    doc["merge_driver"] = {
+        "configured": driver is not None,
+        "ledgers_marked": sorted(p for p, v in merge.items() if v == MERGE_DRIVER),
+    }
+    doc["reservations"] = {s.prefix: sorted(_reserved_ids(ws, s)) for s in config.ledgers}
+    holder = read_holder(ws)
+    doc["lock"] = (
+        None
+        if holder is None
+        else {
+            "holder": holder.describe(),
+            "stale": is_stale(holder),
+        }
+    )
+    return doc
+
+
+def _database_status(config: Config, url: str | None) -> dict[str, Any]:
+    from sotsync.errors import SotsyncError
+
+    try:
+        db = open_database(config, url)
+    except SotsyncError as exc:
+        return {"reachable": False, "problem": exc.message}
+    try:
+        from sotsync.db.schema import status as schema_status
+
+        found = schema_status(db)
+        doc: dict[str, Any] = {
+            "reachable": True,
+            "url": db.url,
+            "schema_version": found.version,
+            "current": found.current,
+        }
+        if found.up_to_date:
+            plan = _sync(config, db, dry_run=True).plan
+            doc["mirror"] = {
+                "missing": len(plan.inserts),
+                "changed": len(plan.updates),
+                "gone": len(plan.tombstones),
+            }
+        return doc
+    except SotsyncError as exc:
+        return {"reachable": True, "url": db.url, "problem": exc.message}
+    finally:
+        db.close()

@@ -673,6 +673,68 @@ def check(state: State, fmt: str, offline: bool, fail_on: str) -> int:
     return EXIT_FINDINGS if failing or drift_left else EXIT_OK
 
 
+@cli.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@pass_state
+def status(state: State, fmt: str) -> int:
+    """Ledgers, database mirror, hooks, merge driver, id reservations and the lock at a glance.
+
+    \b
+    Example:
+      sotsync status
+      sotsync status --format json
+    """
+    doc = api.status(state.config, state.database_url)
+    if fmt == "json":
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    for ledger in doc["ledgers"]:
+        if "problem" in ledger:
+            click.echo(f"ledger {ledger['name']:<10} {ledger['problem']}")
+        else:
+            click.echo(
+                f"ledger {ledger['name']:<10} {ledger['errors']} error(s), "
+                f"{ledger['warnings']} warning(s), {ledger['info']} info  ({ledger['path']})"
+            )
+    db = doc["database"]
+    if not db["reachable"] or "problem" in db:
+        click.echo(f"database          {db['problem']}")
+    else:
+        mirror = db.get("mirror")
+        drift = (
+            "mirror in sync"
+            if mirror and not any(mirror.values())
+            else (
+                f"mirror: {mirror['missing']} missing, {mirror['changed']} changed, "
+                f"{mirror['gone']} gone"
+                if mirror
+                else f"schema version {db['schema_version']}, current {db['current']}"
+            )
+        )
+        click.echo(f"database          {db['url']}: {drift}")
+    hooks = ", ".join(f"{h['name']} {h['state']}" for h in doc["hooks"]) or "no git repository"
+    click.echo(f"hooks             {hooks}")
+    merge = doc["merge_driver"]
+    click.echo(
+        f"merge driver      {'configured' if merge['configured'] else 'not configured'}, "
+        f"{len(merge['ledgers_marked'])} ledger(s) marked in .gitattributes"
+    )
+    reserved = ", ".join(f"{p} {ids[0]}" for p, ids in doc["reservations"].items() if ids)
+    click.echo(f"id reservations   {reserved or 'none'}")
+    lock = doc["lock"]
+    click.echo(
+        "lock              "
+        + (
+            "free"
+            if lock is None
+            else f"{'stale record of' if lock['stale'] else 'held by'} {lock['holder']}"
+        )
+    )
+    return EXIT_OK
+
+
 @cli.command(name="codes")
 def codes() -> int:
     """List the finding codes with severity and whether fix repairs them.

@@ -219,7 +219,10 @@ def _after(name: str, before: str | None, after: str | None) -> int:
         removed = f"{len(change.removed)} removed" + (
             f" ({_ids(change.removed)})" if change.removed else ""
         )
-        _out(f"sotsync {name}: {change.path}: {added}, {removed}")
+        edited = (
+            f", {len(change.changed)} changed ({_ids(change.changed)})" if change.changed else ""
+        )
+        _out(f"sotsync {name}: {change.path}: {added}, {removed}{edited}")
         for finding in change.findings:
             _out("  " + _finding_line(finding))
         errors += sum(1 for f in change.findings if f.severity == "error")
