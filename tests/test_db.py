@@ -441,7 +441,7 @@ def test_sqlite_file_of_random_bytes_is_an_error_and_is_left_alone(
         "restore it from a snapshot or backup, or point DATABASE_URL elsewhere",
     )
     assert target.read_bytes() == garbage
-    assert sorted(p.name for p in repo.path.iterdir()) == [".git", "autopack.db", "docs"]
+    assert sorted(p.name for p in repo.path.iterdir()) == [".git", ".gitattributes", "autopack.db", "docs"]
 
 
 @pytest.mark.parametrize("command", [("reconcile",), ("reconcile", "--fix"), ("check",)])
@@ -505,7 +505,7 @@ def test_postgres_on_a_closed_port(
         PG_HINT,
     )
     assert "Sup3rSecret" not in result[1] + result[2]
-    assert sorted(p.name for p in repo.path.iterdir()) == [".git", "docs"]
+    assert sorted(p.name for p in repo.path.iterdir()) == [".git", ".gitattributes", "docs"]
 
 
 def _password_auth_on_loopback() -> bool:
