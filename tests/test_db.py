@@ -441,7 +441,12 @@ def test_sqlite_file_of_random_bytes_is_an_error_and_is_left_alone(
         "restore it from a snapshot or backup, or point DATABASE_URL elsewhere",
     )
     assert target.read_bytes() == garbage
-    assert sorted(p.name for p in repo.path.iterdir()) == [".git", ".gitattributes", "autopack.db", "docs"]
+    assert sorted(p.name for p in repo.path.iterdir()) == [
+        ".git",
+        ".gitattributes",
+        "autopack.db",
+        "docs",
+    ]
 
 
 @pytest.mark.parametrize("command", [("reconcile",), ("reconcile", "--fix"), ("check",)])
