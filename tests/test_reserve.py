@@ -124,3 +124,23 @@ def test_reserve_with_an_unreachable_remote_is_a_clear_error(
     assert "hint: check that remote 'origin' is reachable" in done.stderr
     assert "Traceback" not in done.stderr
     assert (first.path / "docs/BUILD_HISTORY.md").read_bytes() == before
+
+
+def test_init_makes_plain_git_fetch_bring_the_reservations(
+    tmp_path: Path, make_repo: Callable[..., GitRepo]
+) -> None:
+    first, second = clones(tmp_path, make_repo, 2)
+    done = sotsync(second.path, "init", "--no-hooks")
+    assert done.returncode == 0, done.stderr
+    refspec = "+refs/sotsync/ids/*:refs/sotsync/ids/*"
+    assert f"registered git config remote.origin.fetch {refspec}" in done.stdout
+    assert sotsync(second.path, "init", "--no-hooks").stdout.count("registered") == 0
+    assert second.git("config", "--get-all", "remote.origin.fetch").splitlines() == [
+        "+refs/heads/*:refs/remotes/origin/*",
+        refspec,
+    ]
+    assert sotsync(first.path, "new", "build", "--title", "A", "--reserve").stdout == "BUILD-002\n"
+    second.git("fetch", "-q", "origin")
+    assert second.git("show", "refs/sotsync/ids/BUILD:reserved") == "BUILD-002"
+    # The next id on the second device counts the claim without asking the remote.
+    assert sotsync(second.path, "new", "build", "--title", "B").stdout == "BUILD-003\n"

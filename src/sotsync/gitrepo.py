@@ -396,3 +396,21 @@ def attribute(ws: Workspace, paths: Sequence[str], name: str) -> dict[str, str |
 def git_relative(ws: Workspace, path: str) -> str:
     """A workspace path as git names it (relative to the repository's top level)."""
     return _git_path(ws, path)
+
+
+def remotes(ws: Workspace) -> list[str]:
+    """The names of the repository's remotes."""
+    if ws.git_root is None:
+        return []
+    return [r for r in _run(ws, ["remote"]).decode(_ENCODING, _ERRORS).split() if r]
+
+
+def config_values(ws: Workspace, key: str) -> list[str]:
+    """Every value of a multi-valued configuration key."""
+    code, out, _err = _attempt(ws, ["config", "--get-all", key])
+    return out.decode(_ENCODING, _ERRORS).splitlines() if code == 0 else []
+
+
+def config_add_local(ws: Workspace, key: str, value: str) -> None:
+    """Add one more value to a multi-valued key of ``.git/config``."""
+    _run(ws, ["config", "--local", "--add", key, value])

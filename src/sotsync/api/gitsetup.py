@@ -39,6 +39,25 @@ def merge_driver_command() -> str:
     return f"{shlex.quote(sys.executable)} -m sotsync merge-driver %O %A %B %P"
 
 
+RESERVATION_REFSPEC = "+refs/sotsync/ids/*:refs/sotsync/ids/*"
+
+
+def _register_refspecs(ws: Workspace) -> tuple[str, ...]:
+    """A fetch refspec per remote, so a plain ``git fetch`` brings the id reservations.
+
+    The remote is the authority on reservations (they only move by compare-and-swap pushes),
+    so the local copies follow it with a forced update.  Nothing is added to ``push``: a push
+    refspec would change what a plain ``git push`` sends.
+    """
+    done = []
+    for remote in gitrepo.remotes(ws):
+        key = f"remote.{remote}.fetch"
+        if RESERVATION_REFSPEC not in gitrepo.config_values(ws, key):
+            gitrepo.config_add_local(ws, key, RESERVATION_REFSPEC)
+            done.append(f"git config {key} {RESERVATION_REFSPEC}")
+    return tuple(done)
+
+
 def _register_merge_driver(ws: Workspace, specs: Sequence[LedgerSpec]) -> tuple[str, ...]:
     """``merge.sotsync.*`` in ``.git/config`` and ``merge=sotsync`` for each ledger."""
     if ws.git_root is None:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from sotsync import fsio, gitrepo
 from sotsync.api.common import _eol_rules, ledger_specs, load_ledger
-from sotsync.api.gitsetup import _register_merge_driver, hooks_install
+from sotsync.api.gitsetup import _register_merge_driver, _register_refspecs, hooks_install
 from sotsync.config import Config, LedgerSpec, Workspace, write_config
 from sotsync.errors import LedgerError, UsageError
 from sotsync.ledger import fix as fixer
@@ -341,6 +341,8 @@ def init(
                 else (f"expect_since already set in {shown}; kept")
             )
         registered = _register_merge_driver(ws, config.ledgers)
+        if ws.git_root is not None:
+            registered += _register_refspecs(ws)
     installed: tuple[str, ...] = ()
     if hooks and ws.git_root is not None:
         states = hooks_install(config)
