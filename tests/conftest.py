@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -97,3 +97,32 @@ def make_repo(tmp_path: Path) -> Callable[..., GitRepo]:
         return repo
 
     return make
+
+
+Result = tuple[int, str, str]
+
+
+@pytest.fixture
+def sot(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
+    """``sot(*args)`` runs the CLI in-process: (exit code, stdout, stderr)."""
+    from sotsync import cli
+
+    def call(*args: str | Path) -> Result:
+        capsys.readouterr()
+        code = cli.run([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return call
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL on each engine; the SQLite file does not exist yet (`db init` makes it)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'autopack.db'}"
+    else:
+        from pg import fresh_database
+
+        with fresh_database() as url:
+            yield url

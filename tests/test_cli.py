@@ -40,19 +40,6 @@ Result = tuple[int, str, str]
 # ------------------------------------------------------------------------------ helpers
 
 
-@pytest.fixture
-def sot(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
-    """``sot(*args)`` runs the CLI in-process: (exit code, stdout, stderr)."""
-
-    def call(*args: str | Path) -> Result:
-        capsys.readouterr()
-        code = cli.run([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
-
-
 def run_module(
     *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,6 @@ import pytest
 
 from conftest import GitRepo
 from pg import SERVER_URL, fresh_database
-from sotsync import cli
 from sotsync.config import redact_url
 from sotsync.db import Backend, connect, quote
 from sotsync.db.schema import CURRENT, status
@@ -36,29 +35,6 @@ Result = tuple[int, str, str]
 
 
 # ------------------------------------------------------------------------------ fixtures
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database URL on each engine; the SQLite file does not exist yet (`db init` makes it)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'autopack.db'}"
-    else:
-        with fresh_database() as url:
-            yield url
-
-
-@pytest.fixture
-def sot(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
-    """``sot(*args)`` runs the CLI in-process: (exit code, stdout, stderr)."""
-
-    def call(*args: str | Path) -> Result:
-        capsys.readouterr()
-        code = cli.run([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
 
 
 @pytest.fixture

@@ -12,15 +12,12 @@ import dataclasses
 import json
 import re
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from conftest import GitRepo
-from pg import fresh_database
-from sotsync import api, cli
+from sotsync import api
 from sotsync.config import DEFAULT_LEDGERS, LedgerSpec
 from sotsync.db import connect
 from sotsync.ledger.lint import lint_ledger
@@ -317,26 +314,6 @@ def test_offline_report_has_no_database_items() -> None:
 
 
 # ------------------------------------------------------------------------------ end to end
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'autopack.db'}"
-    else:
-        with fresh_database() as url:
-            yield url
-
-
-@pytest.fixture
-def sot(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
-    def call(*args: str | Path) -> Result:
-        capsys.readouterr()
-        code = cli.run([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
 
 
 def workspace(

@@ -12,15 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import GitRepo
-from pg import fresh_database
-from sotsync import api, cli
+from sotsync import api
 from sotsync.config import find_workspace, load_config, redact_url
 from sotsync.db import Backend, connect
 from sotsync.ledger.parse import parse_ledger
@@ -36,26 +35,6 @@ TOTAL = sum(PER_TYPE.values())
 
 MakeRepo = Callable[..., GitRepo]
 Result = tuple[int, str, str]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'autopack.db'}"
-    else:
-        with fresh_database() as url:
-            yield url
-
-
-@pytest.fixture
-def sot(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
-    def call(*args: str | Path) -> Result:
-        capsys.readouterr()
-        code = cli.run([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
 
 
 @pytest.fixture
