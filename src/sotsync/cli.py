@@ -355,7 +355,7 @@ def new(
 @click.option("--no-hooks", is_flag=True, help="Do not install the git hooks.")
 @pass_state
 def init(state: State, write_config: str | None, adopt: bool, no_hooks: bool) -> int:
-    """Set the repository up: create missing ledgers (idempotent).
+    """Set the repository up: ledgers, merge driver, refspecs, git hooks (idempotent).
 
     \b
     Example:
