@@ -38,10 +38,17 @@ FORMATS = click.Choice(["text", "json", "github"])
 class State:
     """Options of the ``sotsync`` group, resolved into a config once per invocation."""
 
-    def __init__(self, repo: Path | None, debug: bool, database_url: str | None = None) -> None:
+    def __init__(
+        self,
+        repo: Path | None,
+        debug: bool,
+        database_url: str | None = None,
+        device: str | None = None,
+    ) -> None:
         self.repo = repo
         self.debug = debug
         self.database_url = database_url
+        self.device = device
         self._config: Config | None = None
 
     @property
@@ -68,9 +75,17 @@ pass_state = click.make_pass_decorator(State)
     default=None,
     help="Database to use (before SOTSYNC_DATABASE_URL, DATABASE_URL, .env, config).",
 )
+@click.option(
+    "--device",
+    metavar="NAME",
+    default=None,
+    help="This device's name (before SOTSYNC_DEVICE, AUTOPACK_REGION, config, hostname).",
+)
 @click.version_option(__version__, prog_name="sotsync")
 @click.pass_context
-def cli(ctx: click.Context, repo: Path | None, debug: bool, database_url: str | None) -> None:
+def cli(
+    ctx: click.Context, repo: Path | None, debug: bool, database_url: str | None, device: str | None
+) -> None:
     """Keep Markdown source-of-truth ledgers, the run database and git consistent.
 
     \b
@@ -78,7 +93,7 @@ def cli(ctx: click.Context, repo: Path | None, debug: bool, database_url: str | 
       sotsync lint                 # findings of every configured ledger
       sotsync fix --dry-run        # what fix would change, as a diff
     """
-    ctx.obj = State(repo, debug, database_url)
+    ctx.obj = State(repo, debug, database_url, device)
 
 
 # --------------------------------------------------------------------------- lint
@@ -525,6 +540,149 @@ def sync(state: State, dry_run: bool, fmt: str) -> int:
         f"{len(plan.tombstones)} tombstone(s); {done} row(s) to {result.url}",
         err=True,
     )
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- snapshots
+
+
+@cli.group()
+def snapshot() -> None:
+    """Database snapshots stored as git objects under refs/sotsync/ (SPEC §4).
+
+    \b
+    Example:
+      sotsync snapshot create -m "before the migration"
+      sotsync snapshot list
+      sotsync snapshot verify --all
+    """
+
+
+def _snapshot_line(info: api.SnapshotInfo) -> str:
+    device = info.device or "-"
+    return f"{info.commit[:12]}  {info.time}  {device:<16} {info.rows:>9} rows  {info.subject}"
+
+
+def _snapshot_json(info: api.SnapshotInfo) -> dict[str, Any]:
+    return {
+        "commit": info.commit,
+        "tree": info.tree,
+        "ref": info.ref,
+        "parent": info.parent,
+        "time": info.time,
+        "subject": info.subject,
+        "trailers": dict(info.trailers),
+        "manifest": dict(info.manifest),
+    }
+
+
+@snapshot.command(name="create")
+@click.option("-m", "--message", help="What the snapshot is for (the commit subject).")
+@click.option("--tag", metavar="NAME", help="Also name it refs/sotsync/tags/NAME (never moved).")
+@pass_state
+def snapshot_create(state: State, message: str | None, tag: str | None) -> int:
+    """Snapshot the database and the ledgers onto refs/sotsync/snapshots/<device>.
+
+    \b
+    Example:
+      sotsync snapshot create -m "before cleanup" --tag pre-cleanup
+    """
+    info = api.snapshot_create(state.config, state.database_url, state.device, message, tag)
+    tables = info.manifest.get("tables", {})
+    click.echo(
+        f"snapshot {info.commit[:12]} on {info.ref}: {len(tables)} table(s), {info.rows} row(s), "
+        f"{info.new_objects} new object(s), {info.new_bytes} new byte(s)"
+    )
+    if info.tag:
+        click.echo(f"tagged refs/sotsync/tags/{info.tag}")
+    check = info.manifest.get("integrity_check", "ok")
+    if check != "ok" and not str(check).startswith("not checked"):
+        click.echo(f"sotsync: warning: integrity check of the database: {check}", err=True)
+    return EXIT_OK
+
+
+@snapshot.command(name="list")
+@click.option("--device", metavar="D", help="Snapshots of device D (default: this device).")
+@click.option("--all", "all_devices", is_flag=True, help="Snapshots of every device.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@pass_state
+def snapshot_list(state: State, device: str | None, all_devices: bool, fmt: str) -> int:
+    """List snapshots, newest first.
+
+    \b
+    Example:
+      sotsync snapshot list --all
+    """
+    if device and all_devices:
+        raise click.UsageError("--device and --all exclude each other")
+    found = api.snapshot_list(state.config, device or state.device, all_devices)
+    if fmt == "json":
+        click.echo(json.dumps({"version": 1, "snapshots": [_snapshot_json(i) for i in found]}))
+        return EXIT_OK
+    for info in found:
+        click.echo(_snapshot_line(info))
+    return EXIT_OK
+
+
+@snapshot.command(name="show")
+@click.argument("ref")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@pass_state
+def snapshot_show(state: State, ref: str, fmt: str) -> int:
+    """Show a snapshot's trailers and manifest (REF: refs/..., a device, tag:NAME, a commit).
+
+    \b
+    Example:
+      sotsync snapshot show tag:pre-cleanup
+    """
+    info = api.snapshot_show(state.config, ref)
+    if fmt == "json":
+        click.echo(json.dumps(_snapshot_json(info), indent=2))
+        return EXIT_OK
+    click.echo(f"commit  {info.commit}")
+    click.echo(f"tree    {info.tree}")
+    click.echo(f"parent  {info.parent or '-'}")
+    click.echo(f"time    {info.time}")
+    click.echo(f"subject {info.subject}")
+    for key, value in info.trailers.items():
+        click.echo(f"{key}: {value}")
+    manifest = info.manifest
+    click.echo(f"engine {manifest.get('engine')}; integrity {manifest.get('integrity_check')}")
+    for name, table in sorted(manifest.get("tables", {}).items()):
+        click.echo(
+            f"  table {name}: {table['rows']} row(s), {len(table['chunks'])} chunk(s), "
+            f"sha256 {table['content_sha256'][:16]}"
+        )
+    for ledger in manifest.get("ledgers", []):
+        click.echo(f"  ledger {ledger['path']}: sha256 {ledger['sha256'][:16]}")
+    return EXIT_OK
+
+
+@snapshot.command(name="verify")
+@click.argument("ref", required=False)
+@click.option("--all", "all_snapshots", is_flag=True, help="Every snapshot of every ref.")
+@pass_state
+def snapshot_verify(state: State, ref: str | None, all_snapshots: bool) -> int:
+    """Check that a snapshot's objects are present and match its manifest (exit 3 if not).
+
+    \b
+    Example:
+      sotsync snapshot verify --all
+    """
+    if ref and all_snapshots:
+        raise click.UsageError("REF and --all exclude each other")
+    from sotsync.errors import EXIT_FAILURE
+
+    result = api.snapshot_verify(state.config, ref, all_snapshots, state.device)
+    for problem in result.problems:
+        click.echo(f"sotsync: error: {problem}", err=True)
+    if result.problems:
+        return EXIT_FAILURE
+    click.echo(f"verified {len(result.checked)} snapshot(s): ok")
     return EXIT_OK
 
 

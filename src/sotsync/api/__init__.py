@@ -52,6 +52,14 @@ from sotsync.api.ledgers import (
     unlock,
 )
 from sotsync.api.lint import LintReport, lint, read_baseline, write_baseline
+from sotsync.api.snapshots import (
+    SnapshotInfo,
+    VerifyResult,
+    snapshot_create,
+    snapshot_list,
+    snapshot_show,
+    snapshot_verify,
+)
 from sotsync.api.status import status
 
 __all__ = [
@@ -67,7 +75,9 @@ __all__ = [
     "LintReport",
     "NewEntry",
     "ReconcileResult",
+    "SnapshotInfo",
     "SyncResult",
+    "VerifyResult",
     "check",
     "db_init",
     "db_status",
@@ -94,6 +104,10 @@ __all__ = [
     "reservation_ref",
     "reserve_id",
     "skeleton",
+    "snapshot_create",
+    "snapshot_list",
+    "snapshot_show",
+    "snapshot_verify",
     "staged_ledgers",
     "status",
     "sync",

@@ -1,0 +1,235 @@
+"""Snapshots as git objects and refs, through dulwich's object layer only.
+
+This module owns writing blobs, trees and commits into the repository's object store and moving
+``refs/sotsync/snapshots/<device>`` and ``refs/sotsync/tags/<name>`` with compare-and-swap; and
+reading them back (objects checked against their ids).  It never touches the work tree, the index
+or HEAD, and it knows nothing about databases: it stores the bytes it is given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Union, cast
+
+from sotsync.errors import GitError, SotsyncError
+
+if TYPE_CHECKING:
+    from dulwich.objects import ObjectID
+    from dulwich.refs import Ref
+    from dulwich.repo import Repo
+
+SNAPSHOT_PREFIX = "refs/sotsync/snapshots/"
+TAG_PREFIX = "refs/sotsync/tags/"
+_HEX40 = re.compile(r"[0-9a-f]{40}")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_FILE_MODE = 0o100644
+_TREE_MODE = 0o040000
+
+# A tree under construction: name → blob id, or a nested tree.
+TreeSpec = dict[str, Union[bytes, "TreeSpec"]]
+
+
+class SnapshotError(SotsyncError):
+    """A snapshot cannot be written, found or read (exit 3)."""
+
+
+@dataclass(frozen=True)
+class StoredCommit:
+    """A snapshot commit as read back: ids, parents, time and message."""
+
+    id: str
+    tree: str
+    parents: tuple[str, ...]
+    time: int
+    message: str
+
+
+def _oid(text: str) -> ObjectID:
+    return cast("ObjectID", text.encode("ascii"))
+
+
+def _ref(name: str) -> Ref:
+    return cast("Ref", name.encode("utf-8"))
+
+
+def valid_name(name: str) -> bool:
+    """Whether *name* may be a device or tag ref component."""
+    return bool(_NAME.fullmatch(name)) and not name.endswith(".lock") and ".." not in name
+
+
+class ObjectStore:
+    """An open repository; counts the objects it had to write (the rest already existed)."""
+
+    def __init__(self, git_dir: Path) -> None:
+        from dulwich.repo import Repo
+
+        try:
+            self.repo: Repo = Repo(str(git_dir))
+        except Exception as exc:  # dulwich raises NotGitRepository and OSErrors
+            raise GitError(f"cannot open the git repository at {git_dir}: {exc}") from None
+        self.new_objects = 0
+        self.new_bytes = 0
+
+    def close(self) -> None:
+        self.repo.close()
+
+    # ------------------------------------------------------------------ writing
+
+    def _add(self, obj: object) -> str:
+        from dulwich.objects import ShaFile
+
+        assert isinstance(obj, ShaFile)
+        store = self.repo.object_store
+        oid = obj.id
+        if oid not in store:
+            store.add_object(obj)
+            self.new_objects += 1
+            self.new_bytes += len(obj.as_raw_string())
+        return oid.decode("ascii")
+
+    def add_blob(self, data: bytes) -> str:
+        from dulwich.objects import Blob
+
+        return self._add(Blob.from_string(data))
+
+    def add_tree(self, spec: TreeSpec) -> str:
+        """Write *spec* (nested dicts of names → blob ids) bottom-up; return the root tree id."""
+        from dulwich.objects import Tree
+
+        tree = Tree()
+        for name, value in spec.items():
+            if isinstance(value, dict):
+                tree.add(name.encode("utf-8"), _TREE_MODE, _oid(self.add_tree(value)))
+            else:
+                tree.add(name.encode("utf-8"), _FILE_MODE, cast("ObjectID", value))
+        return self._add(tree)
+
+    def add_commit(self, tree: str, parent: str | None, message: str, identity: str) -> str:
+        from dulwich.objects import Commit
+
+        commit = Commit()
+        commit.tree = _oid(tree)
+        commit.parents = [_oid(parent)] if parent else []
+        commit.author = commit.committer = identity.encode("utf-8")
+        now = int(time.time())
+        commit.author_time = commit.commit_time = now
+        commit.author_timezone = commit.commit_timezone = 0
+        commit.encoding = b"UTF-8"
+        commit.message = message.encode("utf-8")
+        return self._add(commit)
+
+    # ------------------------------------------------------------------ refs
+
+    def ref(self, name: str) -> str | None:
+        try:
+            value = self.repo.refs[_ref(name)]
+        except KeyError:
+            return None
+        return value.decode("ascii")
+
+    def swap_ref(self, name: str, old: str | None, new: str, why: str) -> bool:
+        """Compare-and-swap *name* from *old* (None: must not exist) to *new*."""
+        refs = self.repo.refs
+        message = why.encode("utf-8")
+        if old is None:
+            return bool(refs.add_if_new(_ref(name), _oid(new), message=message))
+        return bool(refs.set_if_equals(_ref(name), _oid(old), _oid(new), message=message))
+
+    def refs_under(self, prefix: str) -> dict[str, str]:
+        """Full ref name → commit id, for every ref under *prefix* (e.g. ``refs/sotsync/``)."""
+        found = self.repo.refs.as_dict(_ref(prefix.rstrip("/")))
+        base = prefix.rstrip("/") + "/"
+        return {base + k.decode("utf-8"): v.decode("ascii") for k, v in sorted(found.items())}
+
+    # ------------------------------------------------------------------ reading
+
+    def has(self, oid: str) -> bool:
+        return _oid(oid) in self.repo.object_store
+
+    def raw(self, oid: str, kind: str) -> bytes:
+        """The content of object *oid*, checked: present, of *kind*, and hashing to *oid*.
+
+        Raises SnapshotError saying ``missing`` or ``corrupted``.
+        """
+        key = _oid(oid)
+        store = self.repo.object_store
+        try:
+            # Even the membership test parses a loose object, so it can find the corruption.
+            if key not in store:
+                raise SnapshotError(f"missing {kind} {oid}")
+            type_num, data = store.get_raw(key)
+        except SnapshotError:
+            raise
+        except Exception as exc:  # zlib.error, ObjectFormatException, OSError, ...
+            raise SnapshotError(f"corrupted {kind} {oid} ({type(exc).__name__})") from None
+        names = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}
+        actual = names.get(type_num, str(type_num))
+        header = f"{actual} {len(data)}\0".encode("ascii")
+        if hashlib.sha1(header + data).hexdigest() != oid:
+            raise SnapshotError(f"corrupted {kind} {oid} (content does not match its id)")
+        if actual != kind:
+            raise SnapshotError(f"corrupted {kind} {oid} (it is a {actual})")
+        return data
+
+    def tree(self, oid: str) -> dict[str, tuple[int, str]]:
+        """Entries of tree *oid*: name → (mode, id)."""
+        from dulwich.objects import Tree
+
+        tree = cast(Tree, Tree.from_raw_string(Tree.type_num, self.raw(oid, "tree")))
+        return {e.path.decode("utf-8"): (e.mode, e.sha.decode("ascii")) for e in tree.items()}
+
+    def commit(self, oid: str) -> StoredCommit:
+        from dulwich.objects import Commit
+
+        parsed = cast(Commit, Commit.from_raw_string(Commit.type_num, self.raw(oid, "commit")))
+        return StoredCommit(
+            oid,
+            parsed.tree.decode("ascii"),
+            tuple(p.decode("ascii") for p in parsed.parents),
+            parsed.commit_time,
+            parsed.message.decode("utf-8", "replace"),
+        )
+
+    def path(self, tree: str, path: str) -> tuple[int, str] | None:
+        """(mode, id) of *path* (``a/b/c``) inside *tree*, or None."""
+        parts = path.split("/")
+        current = tree
+        for i, part in enumerate(parts):
+            entry = self.tree(current).get(part)
+            if entry is None:
+                return None
+            if i == len(parts) - 1:
+                return entry
+            current = entry[1]
+        return None
+
+    def history(self, head: str) -> Iterator[StoredCommit]:
+        """*head* and its first-parent ancestors, newest first."""
+        current: str | None = head
+        while current is not None:
+            commit = self.commit(current)
+            yield commit
+            current = commit.parents[0] if commit.parents else None
+
+
+def is_commit_id(text: str) -> bool:
+    return bool(_HEX40.fullmatch(text))
+
+
+def nested(files: Mapping[str, bytes]) -> TreeSpec:
+    """A TreeSpec from ``path → blob id`` (paths with ``/``)."""
+    root: TreeSpec = {}
+    for path, oid in files.items():
+        node = root
+        *dirs, leaf = path.split("/")
+        for part in dirs:
+            child = node.setdefault(part, {})
+            assert isinstance(child, dict)
+            node = child
+        node[leaf] = oid
+    return root
