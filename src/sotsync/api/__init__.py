@@ -53,10 +53,15 @@ from sotsync.api.ledgers import (
 )
 from sotsync.api.lint import LintReport, lint, read_baseline, write_baseline
 from sotsync.api.snapshots import (
+    RestorePlan,
+    RestoreResult,
     SnapshotInfo,
+    TableDiff,
     VerifyResult,
     snapshot_create,
+    snapshot_diff,
     snapshot_list,
+    snapshot_restore,
     snapshot_show,
     snapshot_verify,
 )
@@ -75,8 +80,11 @@ __all__ = [
     "LintReport",
     "NewEntry",
     "ReconcileResult",
+    "RestorePlan",
+    "RestoreResult",
     "SnapshotInfo",
     "SyncResult",
+    "TableDiff",
     "VerifyResult",
     "check",
     "db_init",
@@ -105,7 +113,9 @@ __all__ = [
     "reserve_id",
     "skeleton",
     "snapshot_create",
+    "snapshot_diff",
     "snapshot_list",
+    "snapshot_restore",
     "snapshot_show",
     "snapshot_verify",
     "staged_ledgers",

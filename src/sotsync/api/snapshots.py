@@ -1,8 +1,9 @@
-"""The snapshot verbs: `snapshot create|list|show|verify` (SPEC §4).
+"""The snapshot verbs: `snapshot create|list|show|verify|restore|diff` (SPEC §4).
 
 Part of the api layer: it resolves the device, the database URL and the ledgers, takes the
-workspace lock for ``create``, and hands values to ``sotsync.snapshot``.  It never prints, exits or
-reads argv, and it never reads ``.env`` into a snapshot (only the URL resolution reads it).
+workspace lock for ``create`` and ``restore``, and hands values to ``sotsync.snapshot``.  It never
+prints, exits or reads argv, and it never reads ``.env`` into a snapshot (only the URL resolution
+reads it).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sotsync.snapshot import (
     SNAPSHOT_PREFIX,
     TAG_PREFIX,
     ObjectStore,
+    SnapshotError,
     SnapshotInfo,
     SnapshotMeta,
     list_snapshots,
@@ -28,12 +30,18 @@ from sotsync.snapshot import (
     verify_snapshot,
     write_snapshot,
 )
+from sotsync.snapshot.diff import TableDiff, diff_snapshots
 
 __all__ = [
+    "RestorePlan",
+    "RestoreResult",
     "SnapshotInfo",
+    "TableDiff",
     "VerifyResult",
     "snapshot_create",
+    "snapshot_diff",
     "snapshot_list",
+    "snapshot_restore",
     "snapshot_show",
     "snapshot_verify",
 ]
@@ -147,3 +155,113 @@ def _ancestry(store: ObjectStore, head: str, problems: list[str]) -> list[str]:
     except SotsyncError as exc:
         problems.append(f"{head[:12]}: history: {exc.message}")
     return found
+
+
+# --------------------------------------------------------------------------- restore and diff
+
+
+@dataclass(frozen=True)
+class RestorePlan:
+    """What ``snapshot restore`` does (or, with ``--dry-run``, would do)."""
+
+    commit: str
+    ref: str
+    engine: str
+    target: str  # redacted URL
+    tables: tuple[tuple[str, int], ...]
+    existing: tuple[str, ...]  # user tables in the target now
+
+    @property
+    def rows(self) -> int:
+        return sum(rows for _name, rows in self.tables)
+
+    @property
+    def safety_snapshot(self) -> bool:
+        return bool(self.existing)
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    plan: RestorePlan
+    restored: bool
+    rows: int = 0
+    safety: SnapshotInfo | None = None
+
+
+def snapshot_restore(
+    config: Config,
+    ref: str,
+    url: str | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    device: str | None = None,
+) -> RestoreResult:
+    """Verify snapshot *ref* and restore its tables into *url* (default: the workspace database).
+
+    A target with tables needs *force*, and gets a safety snapshot first.
+    """
+    from sotsync.config import resolve_database_url
+    from sotsync.db import connect, parse_url
+    from sotsync.snapshot.restore import check_engine, restore_postgres, restore_sqlite, user_tables
+
+    resolved, _source = resolve_database_url(url, config)
+    ws = config.workspace
+    target = parse_url(resolved, ws.root)
+    with _store(config) as store:
+        name, commit = resolve_ref(store, ref)
+        problems = verify_snapshot(store, commit)
+        if problems:
+            raise SnapshotError(
+                f"snapshot {ref} ({commit[:12]}) failed verification, nothing restored: "
+                + "; ".join(problems),
+                hint="run `sotsync snapshot verify --all` and restore another snapshot",
+            )
+        info = read_snapshot(store, commit, name)
+        engine = str(info.manifest.get("engine"))
+        check_engine(engine, target.engine)
+        tables = tuple(
+            (t, int(e.get("rows", 0))) for t, e in sorted(info.manifest.get("tables", {}).items())
+        )
+        exists = target.path is None or target.path.exists()
+        db = connect(resolved, ws.root) if exists else None
+        try:
+            existing = tuple(user_tables(db)) if db is not None else ()
+            plan = RestorePlan(commit, ref, engine, target.redacted, tables, existing)
+            if dry_run:
+                return RestoreResult(plan, restored=False)
+            if existing and not force:
+                raise SnapshotError(
+                    f"the target {target.redacted} is not empty ({len(existing)} table(s)); "
+                    "nothing restored",
+                    hint="pass --force to replace it (a safety snapshot of it is taken first)",
+                )
+            with workspace_lock(ws, "sotsync snapshot restore"):
+                safety = None
+                if db is not None and existing:
+                    meta = SnapshotMeta(
+                        resolve_device(device, config),
+                        __version__,
+                        db.url,
+                        gitrepo.head_commit(ws),
+                        f"safety snapshot before restore of {ref}",
+                    )
+                    safety = write_snapshot(db, store, _ledgers(config), meta)
+                if target.engine == "sqlite":
+                    assert target.path is not None
+                    if db is not None:
+                        db.close()
+                        db = None
+                    rows = restore_sqlite(store, commit, target.path, ws.root)
+                else:
+                    assert db is not None
+                    rows = restore_postgres(store, commit, db)
+            return RestoreResult(plan, restored=True, rows=rows, safety=safety)
+        finally:
+            if db is not None:
+                db.close()
+
+
+def snapshot_diff(config: Config, old: str, new: str) -> list[TableDiff]:
+    """Rows added, removed and changed per table from snapshot *old* to snapshot *new*."""
+    with _store(config) as store:
+        return diff_snapshots(store, resolve_ref(store, old)[1], resolve_ref(store, new)[1])
