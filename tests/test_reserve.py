@@ -138,6 +138,8 @@ def test_init_makes_plain_git_fetch_bring_the_reservations(
     assert second.git("config", "--get-all", "remote.origin.fetch").splitlines() == [
         "+refs/heads/*:refs/remotes/origin/*",
         refspec,
+        "+refs/sotsync/snapshots/*:refs/sotsync/remotes/origin/snapshots/*",
+        "+refs/sotsync/tags/*:refs/sotsync/remotes/origin/tags/*",
     ]
     assert sotsync(first.path, "new", "build", "--title", "A", "--reserve").stdout == "BUILD-002\n"
     second.git("fetch", "-q", "origin")

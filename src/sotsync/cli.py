@@ -665,24 +665,29 @@ def snapshot_show(state: State, ref: str, fmt: str) -> int:
 @snapshot.command(name="verify")
 @click.argument("ref", required=False)
 @click.option("--all", "all_snapshots", is_flag=True, help="Every snapshot of every ref.")
+@click.option(
+    "--deep", is_flag=True, help="Also restore into a scratch SQLite database and check it."
+)
 @pass_state
-def snapshot_verify(state: State, ref: str | None, all_snapshots: bool) -> int:
+def snapshot_verify(state: State, ref: str | None, all_snapshots: bool, deep: bool) -> int:
     """Check that a snapshot's objects are present and match its manifest (exit 3 if not).
 
     \b
     Example:
       sotsync snapshot verify --all
+      sotsync snapshot verify --deep laptop
     """
     if ref and all_snapshots:
         raise click.UsageError("REF and --all exclude each other")
     from sotsync.errors import EXIT_FAILURE
 
-    result = api.snapshot_verify(state.config, ref, all_snapshots, state.device)
+    result = api.snapshot_verify(state.config, ref, all_snapshots, state.device, deep)
     for problem in result.problems:
         click.echo(f"sotsync: error: {problem}", err=True)
     if result.problems:
         return EXIT_FAILURE
-    click.echo(f"verified {len(result.checked)} snapshot(s): ok")
+    how = " (deep: restored and integrity-checked)" if deep else ""
+    click.echo(f"verified {len(result.checked)} snapshot(s){how}: ok")
     return EXIT_OK
 
 
@@ -769,6 +774,93 @@ def snapshot_diff(state: State, old: str, new: str, fmt: str) -> int:
 
 
 _DIFF_KEYS = 20
+
+
+@snapshot.command(name="prune")
+@click.option(
+    "--keep-last",
+    "keep",
+    type=click.IntRange(min=1),
+    required=True,
+    metavar="N",
+    help="How many of the newest snapshots to keep.",
+)
+@click.option("--device", metavar="D", help="Prune device D's chain (default: this device).")
+@pass_state
+def snapshot_prune(state: State, keep: int, device: str | None) -> int:
+    """Keep the newest N snapshots of a device's chain; tags are never pruned.
+
+    The kept snapshots are re-written without the older ones; git's gc removes what is dropped.
+
+    \b
+    Example:
+      sotsync snapshot prune --keep-last 10
+    """
+    result = api.snapshot_prune(state.config, keep, device or state.device)
+    for commit in result.dropped:
+        click.echo(f"dropped {commit[:12]}")
+    if not result.dropped:
+        click.echo(f"{result.ref}: {len(result.kept)} snapshot(s), nothing to prune")
+    else:
+        click.echo(
+            f"{result.ref}: kept {len(result.kept)} snapshot(s), dropped {len(result.dropped)}; "
+            "`git gc --prune=now` removes their objects"
+        )
+    return EXIT_OK
+
+
+def _ref_updates(updates: Sequence[api.RefUpdate], verb: str) -> int:
+    from sotsync.errors import EXIT_FAILURE
+
+    for update in updates:
+        line = f"{update.ref}: {update.status}"
+        if update.new and update.status not in ("up to date",):
+            line += f" ({update.new[:12]})"
+        if update.detail:
+            line += f": {update.detail}"
+        click.echo(f"sotsync: error: {line}" if update.failed else line, err=update.failed)
+    if not updates:
+        click.echo(f"no snapshot refs to {verb}")
+    return EXIT_FAILURE if any(u.failed for u in updates) else EXIT_OK
+
+
+_FALLBACK_HELP = "Use refs/heads/sotsync/... on the remote (hosts that refuse custom refs)."
+
+
+@cli.command()
+@click.argument("remote", default="origin")
+@click.option("--branch-fallback", is_flag=True, help=_FALLBACK_HELP)
+@pass_state
+def push(state: State, remote: str, branch_fallback: bool) -> int:
+    """Push this device's snapshots and every snapshot tag to REMOTE (never forced).
+
+    A remote ref that has diverged is rejected and named (exit 3).
+
+    \b
+    Example:
+      sotsync push
+      sotsync push origin --branch-fallback
+    """
+    updates = api.snapshot_push(state.config, remote, branch_fallback, state.device)
+    return _ref_updates(updates, "push")
+
+
+@cli.command()
+@click.argument("remote", default="origin")
+@click.option("--branch-fallback", is_flag=True, help=_FALLBACK_HELP)
+@pass_state
+def pull(state: State, remote: str, branch_fallback: bool) -> int:
+    """Fetch every device's snapshots, the snapshot tags and the id reservations from REMOTE.
+
+    This device's own ref only moves forward: a diverged one is reported (exit 3), never
+    overwritten.
+
+    \b
+    Example:
+      sotsync pull
+    """
+    updates = api.snapshot_pull(state.config, remote, branch_fallback, state.device)
+    return _ref_updates(updates, "pull")
 
 
 def _row_key(key: tuple[str, str, int], names: dict[str, str]) -> str:

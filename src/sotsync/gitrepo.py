@@ -414,3 +414,64 @@ def config_values(ws: Workspace, key: str) -> list[str]:
 def config_add_local(ws: Workspace, key: str, value: str) -> None:
     """Add one more value to a multi-valued key of ``.git/config``."""
     _run(ws, ["config", "--local", "--add", key, value])
+
+
+# --------------------------------------------------------------------------- moving sotsync refs
+
+
+def remote_refs(ws: Workspace, remote: str, pattern: str) -> dict[str, str]:
+    """Ref name → object id for the refs of *remote* matching *pattern* (``git ls-remote``)."""
+    code, out, err = _attempt(ws, ["ls-remote", "--refs", remote, pattern])
+    if code != 0:
+        raise GitError(
+            f"git ls-remote {remote} failed: {_first_line(err)}",
+            hint=f"check that remote '{remote}' is reachable (`git remote -v`)",
+        )
+    found: dict[str, str] = {}
+    for line in out.decode(_ENCODING, _ERRORS).splitlines():
+        oid, _, name = line.partition("\t")
+        if name:
+            found[name] = oid
+    return found
+
+
+def fetch_objects(ws: Workspace, remote: str, refspecs: Sequence[str]) -> None:
+    """Fetch *refspecs* from *remote*: the objects always, local refs only where a spec says so."""
+    if not refspecs:
+        return
+    code, _out, err = _attempt(
+        ws,
+        ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--refmap=", remote, *refspecs],
+    )
+    if code != 0:
+        raise GitError(
+            f"git fetch {remote} failed: {_first_line(err)}",
+            hint=f"check that remote '{remote}' is reachable (`git remote -v`)",
+        )
+
+
+def is_ancestor(ws: Workspace, old: str, new: str) -> bool:
+    """Whether commit *old* is an ancestor of (or equal to) commit *new*."""
+    code, _out, _err = _attempt(ws, ["merge-base", "--is-ancestor", old, new])
+    return code == 0
+
+
+def push_refs(ws: Workspace, remote: str, refspecs: Sequence[str]) -> list[tuple[str, str, str]]:
+    """Push *refspecs* (never forced) to *remote*; (remote ref, flag, summary) per ref.
+
+    The flag is git's porcelain flag: ``*`` new, `` `` fast-forward, ``=`` up to date,
+    ``!`` rejected.  A push that fails for any other reason (unreachable remote) raises.
+    """
+    code, out, err = _attempt(ws, ["push", "--porcelain", "--no-verify", remote, *refspecs])
+    results = []
+    for line in out.decode(_ENCODING, _ERRORS).splitlines():
+        fields = line.split("\t")
+        if len(fields) >= 3 and len(fields[0]) == 1:
+            summary = fields[2].strip()
+            results.append((fields[1].rpartition(":")[2], fields[0], summary))
+    if code != 0 and not any(flag == "!" for _ref, flag, _s in results):
+        raise GitError(
+            f"git push {remote} failed: {_first_line(err)}",
+            hint=f"check that remote '{remote}' is reachable and accepts the refs",
+        )
+    return results

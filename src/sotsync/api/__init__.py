@@ -53,6 +53,8 @@ from sotsync.api.ledgers import (
 )
 from sotsync.api.lint import LintReport, lint, read_baseline, write_baseline
 from sotsync.api.snapshots import (
+    PruneResult,
+    RefUpdate,
     RestorePlan,
     RestoreResult,
     SnapshotInfo,
@@ -61,6 +63,9 @@ from sotsync.api.snapshots import (
     snapshot_create,
     snapshot_diff,
     snapshot_list,
+    snapshot_prune,
+    snapshot_pull,
+    snapshot_push,
     snapshot_restore,
     snapshot_show,
     snapshot_verify,
@@ -79,7 +84,9 @@ __all__ = [
     "LedgerChange",
     "LintReport",
     "NewEntry",
+    "PruneResult",
     "ReconcileResult",
+    "RefUpdate",
     "RestorePlan",
     "RestoreResult",
     "SnapshotInfo",
@@ -115,6 +122,9 @@ __all__ = [
     "snapshot_create",
     "snapshot_diff",
     "snapshot_list",
+    "snapshot_prune",
+    "snapshot_pull",
+    "snapshot_push",
     "snapshot_restore",
     "snapshot_show",
     "snapshot_verify",

@@ -40,21 +40,30 @@ def merge_driver_command() -> str:
 
 
 RESERVATION_REFSPEC = "+refs/sotsync/ids/*:refs/sotsync/ids/*"
+SNAPSHOT_REFSPEC = "+refs/sotsync/snapshots/*:refs/sotsync/remotes/{remote}/snapshots/*"
+TAG_REFSPEC = "+refs/sotsync/tags/*:refs/sotsync/remotes/{remote}/tags/*"
 
 
 def _register_refspecs(ws: Workspace) -> tuple[str, ...]:
-    """A fetch refspec per remote, so a plain ``git fetch`` brings the id reservations.
+    """Fetch refspecs per remote, so a plain ``git fetch`` brings reservations and snapshots.
 
     The remote is the authority on reservations (they only move by compare-and-swap pushes),
-    so the local copies follow it with a forced update.  Nothing is added to ``push``: a push
-    refspec would change what a plain ``git push`` sends.
+    so the local copies follow it with a forced update.  Snapshots and tags land in a
+    remote-tracking namespace, ``refs/sotsync/remotes/<remote>/...``, like branches do: a
+    plain ``git fetch`` (and so ``git pull``) never fails because this device has snapshots it
+    has not pushed yet, and never touches its own refs; ``sotsync pull`` moves the local
+    ones.  Nothing is added to ``push``: a push refspec would change what a plain
+    ``git push`` sends.
     """
     done = []
     for remote in gitrepo.remotes(ws):
         key = f"remote.{remote}.fetch"
-        if RESERVATION_REFSPEC not in gitrepo.config_values(ws, key):
-            gitrepo.config_add_local(ws, key, RESERVATION_REFSPEC)
-            done.append(f"git config {key} {RESERVATION_REFSPEC}")
+        present = gitrepo.config_values(ws, key)
+        for pattern in (RESERVATION_REFSPEC, SNAPSHOT_REFSPEC, TAG_REFSPEC):
+            refspec = pattern.format(remote=remote)
+            if refspec not in present:
+                gitrepo.config_add_local(ws, key, refspec)
+                done.append(f"git config {key} {refspec}")
     return tuple(done)
 
 

@@ -31,8 +31,12 @@ from sotsync.snapshot import (
     write_snapshot,
 )
 from sotsync.snapshot.diff import TableDiff, diff_snapshots
+from sotsync.snapshot.prune import PruneResult
+from sotsync.snapshot.sync import RefUpdate
 
 __all__ = [
+    "PruneResult",
+    "RefUpdate",
     "RestorePlan",
     "RestoreResult",
     "SnapshotInfo",
@@ -41,6 +45,9 @@ __all__ = [
     "snapshot_create",
     "snapshot_diff",
     "snapshot_list",
+    "snapshot_prune",
+    "snapshot_pull",
+    "snapshot_push",
     "snapshot_restore",
     "snapshot_show",
     "snapshot_verify",
@@ -123,8 +130,12 @@ def snapshot_verify(
     ref: str | None = None,
     all_snapshots: bool = False,
     device: str | None = None,
+    deep: bool = False,
 ) -> VerifyResult:
-    """Check objects and hashes of one snapshot (default: this device's latest) or of all."""
+    """Check objects and hashes of one snapshot (default: this device's latest) or of all.
+
+    *deep* also restores each (SQLite) snapshot into a scratch database and checks it there.
+    """
     with _store(config) as store:
         if all_snapshots:
             heads = [
@@ -141,8 +152,29 @@ def snapshot_verify(
             for commit in commits:
                 if commit not in checked:
                     checked.append(commit)
-                    problems += verify_snapshot(store, commit)
+                    found = verify_snapshot(store, commit)
+                    problems += found
+                    if deep and not found:
+                        problems += _deep_verify(store, commit)
         return VerifyResult(tuple(checked), tuple(dict.fromkeys(problems)))
+
+
+def _deep_verify(store: ObjectStore, commit: str) -> list[str]:
+    """Restore *commit* into a scratch SQLite file (integrity check, manifest comparison)."""
+    import tempfile
+    from pathlib import Path
+
+    from sotsync.snapshot.restore import restore_sqlite
+
+    engine = str(read_snapshot(store, commit).manifest.get("engine"))
+    if engine != "sqlite":
+        return [f"{commit[:12]}: deep verify supports SQLite snapshots (this one is {engine})"]
+    with tempfile.TemporaryDirectory(prefix="sotsync-deep-verify-") as scratch:
+        try:
+            restore_sqlite(store, commit, Path(scratch) / "deep.db", Path(scratch))
+        except SotsyncError as exc:
+            return [f"{commit[:12]}: deep verify: {exc.message}"]
+    return []
 
 
 def _ancestry(store: ObjectStore, head: str, problems: list[str]) -> list[str]:
@@ -265,3 +297,48 @@ def snapshot_diff(config: Config, old: str, new: str) -> list[TableDiff]:
     """Rows added, removed and changed per table from snapshot *old* to snapshot *new*."""
     with _store(config) as store:
         return diff_snapshots(store, resolve_ref(store, old)[1], resolve_ref(store, new)[1])
+
+
+# --------------------------------------------------------------------------- prune, push, pull
+
+
+def snapshot_prune(config: Config, keep: int, device: str | None = None) -> PruneResult:
+    """Keep the newest *keep* snapshots of a device's chain (default: this device)."""
+    from sotsync.snapshot.prune import prune_snapshots
+
+    name = resolve_device(device, config)
+    with _store(config) as store, workspace_lock(config.workspace, "sotsync snapshot prune"):
+        return prune_snapshots(store, name, keep)
+
+
+def _git_workspace(config: Config, remote: str) -> None:
+    ws = config.workspace
+    if ws.git_root is None:
+        raise WorkspaceError(f"push and pull need a git repository; {ws.root} is none")
+    if remote not in gitrepo.remotes(ws):
+        raise WorkspaceError(
+            f"no git remote named {remote!r}", hint="add one with `git remote add NAME URL`"
+        )
+
+
+def snapshot_push(
+    config: Config, remote: str = "origin", branch_fallback: bool = False, device: str | None = None
+) -> list[RefUpdate]:
+    """Push this device's snapshot ref and every tag to *remote* (never forced)."""
+    from sotsync.snapshot import sync
+
+    _git_workspace(config, remote)
+    name = resolve_device(device, config)
+    return sync.push(config.workspace, remote, name, branch_fallback)
+
+
+def snapshot_pull(
+    config: Config, remote: str = "origin", branch_fallback: bool = False, device: str | None = None
+) -> list[RefUpdate]:
+    """Fetch every device's snapshot ref, the tags and the id reservations from *remote*."""
+    from sotsync.snapshot import sync
+
+    _git_workspace(config, remote)
+    name = resolve_device(device, config)
+    with workspace_lock(config.workspace, "sotsync pull"):
+        return sync.pull(config.workspace, remote, name, branch_fallback)

@@ -109,14 +109,21 @@ class ObjectStore:
                 tree.add(name.encode("utf-8"), _FILE_MODE, cast("ObjectID", value))
         return self._add(tree)
 
-    def add_commit(self, tree: str, parent: str | None, message: str, identity: str) -> str:
+    def add_commit(
+        self,
+        tree: str,
+        parent: str | None,
+        message: str,
+        identity: str,
+        when: int | None = None,
+    ) -> str:
         from dulwich.objects import Commit
 
         commit = Commit()
         commit.tree = _oid(tree)
         commit.parents = [_oid(parent)] if parent else []
         commit.author = commit.committer = identity.encode("utf-8")
-        now = int(time.time())
+        now = int(time.time()) if when is None else when
         commit.author_time = commit.commit_time = now
         commit.author_timezone = commit.commit_timezone = 0
         commit.encoding = b"UTF-8"
