@@ -165,7 +165,7 @@ def test_cross_engine_restore_is_refused(
     assert (code, out) == (3, "")
     assert err == (
         f"sotsync: error: {words} is not supported\n"
-        "hint: moving data across engines is the job of `sotsync migrate` (planned)\n"
+        "hint: move data across engines with `sotsync migrate --to URL`\n"
     )
     assert not (tmp_path / "x.db").exists()
 

@@ -53,6 +53,7 @@ from sotsync.api.ledgers import (
 )
 from sotsync.api.lint import LintReport, lint, read_baseline, write_baseline
 from sotsync.api.snapshots import (
+    MigrateResult,
     PruneResult,
     RefUpdate,
     RestorePlan,
@@ -60,6 +61,7 @@ from sotsync.api.snapshots import (
     SnapshotInfo,
     TableDiff,
     VerifyResult,
+    migrate,
     snapshot_create,
     snapshot_diff,
     snapshot_list,
@@ -83,6 +85,7 @@ __all__ = [
     "InitResult",
     "LedgerChange",
     "LintReport",
+    "MigrateResult",
     "NewEntry",
     "PruneResult",
     "ReconcileResult",
@@ -111,6 +114,7 @@ __all__ = [
     "load_ledger",
     "merge_driver",
     "merge_driver_command",
+    "migrate",
     "new",
     "open_database",
     "push_collisions",

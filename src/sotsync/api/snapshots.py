@@ -31,17 +31,21 @@ from sotsync.snapshot import (
     write_snapshot,
 )
 from sotsync.snapshot.diff import TableDiff, diff_snapshots
+from sotsync.snapshot.migrate import TableResult
 from sotsync.snapshot.prune import PruneResult
 from sotsync.snapshot.sync import RefUpdate
 
 __all__ = [
+    "MigrateResult",
     "PruneResult",
     "RefUpdate",
     "RestorePlan",
     "RestoreResult",
     "SnapshotInfo",
     "TableDiff",
+    "TableResult",
     "VerifyResult",
+    "migrate",
     "snapshot_create",
     "snapshot_diff",
     "snapshot_list",
@@ -342,3 +346,100 @@ def snapshot_pull(
     name = resolve_device(device, config)
     with workspace_lock(config.workspace, "sotsync pull"):
         return sync.pull(config.workspace, remote, name, branch_fallback)
+
+
+# --------------------------------------------------------------------------- migrate
+
+
+@dataclass(frozen=True)
+class MigrateResult:
+    """What ``migrate`` did: the snapshot it went through and the verified tables."""
+
+    snapshot: SnapshotInfo
+    source: str  # redacted URLs
+    target: str
+    source_engine: str
+    target_engine: str
+    tables: tuple[TableResult, ...]
+    skipped: tuple[str, ...]
+
+    @property
+    def rows(self) -> int:
+        return sum(t.rows for t in self.tables)
+
+
+def migrate(
+    config: Config,
+    to: str,
+    source: str | None = None,
+    force: bool = False,
+    device: str | None = None,
+) -> MigrateResult:
+    """Copy the database at *source* (default: the workspace's) into *to*, on either engine.
+
+    Goes through a normal snapshot of the source (recorded on this device), builds the target
+    from it with the types mapped, and verifies row counts and checksums per table.  A target
+    with tables needs *force*.
+    """
+    from sotsync.config import resolve_database_url
+    from sotsync.db import connect, parse_url
+    from sotsync.snapshot.migrate import migrate_postgres, migrate_sqlite
+    from sotsync.snapshot.restore import user_tables
+
+    ws = config.workspace
+    resolved, _how = resolve_database_url(source, config)
+    origin = parse_url(resolved, ws.root)
+    target = parse_url(to, ws.root)
+    same = (origin.path is not None and target.path is not None and origin.path == target.path) or (
+        origin.path is None and origin.url == target.url
+    )
+    if same:
+        raise SnapshotError(
+            f"the target {target.redacted} is the source database; nothing migrated",
+            hint="pass another database with --to",
+        )
+    exists = target.path is None or target.path.exists()
+    with _store(config) as store:
+        db = connect(to, ws.root) if exists else None
+        try:
+            existing = tuple(user_tables(db)) if db is not None else ()
+            if existing and not force:
+                raise SnapshotError(
+                    f"the target {target.redacted} is not empty ({len(existing)} table(s)); "
+                    "nothing migrated",
+                    hint="pass --force to replace its tables",
+                )
+            src = open_database(config, resolved)
+            try:
+                with workspace_lock(ws, "sotsync migrate"):
+                    meta = SnapshotMeta(
+                        resolve_device(device, config),
+                        __version__,
+                        src.url,
+                        gitrepo.head_commit(ws),
+                        f"migrate to {target.redacted}",
+                    )
+                    info = write_snapshot(src, store, _ledgers(config), meta)
+                    if target.engine == "sqlite":
+                        assert target.path is not None
+                        if db is not None:
+                            db.close()
+                            db = None
+                        outcome = migrate_sqlite(store, info.commit, target.path, ws.root)
+                    else:
+                        assert db is not None
+                        outcome = migrate_postgres(store, info.commit, db, existing)
+            finally:
+                src.close()
+        finally:
+            if db is not None:
+                db.close()
+    return MigrateResult(
+        info,
+        origin.redacted,
+        target.redacted,
+        outcome.source_engine,
+        target.engine,
+        outcome.tables,
+        outcome.skipped,
+    )

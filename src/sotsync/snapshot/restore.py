@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 SEQUENCE_TABLE = "sqlite_sequence"  # created by SQLite itself, filled from the snapshot last
 _NEXTVAL = re.compile(r"nextval\('(.+)'::regclass\)")
-_MIGRATE_HINT = "moving data across engines is the job of `sotsync migrate` (planned)"
+_MIGRATE_HINT = "move data across engines with `sotsync migrate --to URL`"
 
 
 @dataclass(frozen=True)
