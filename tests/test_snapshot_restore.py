@@ -344,3 +344,22 @@ def test_a_failed_check_leaves_the_target_untouched(
         api.snapshot_restore(config, "laptop", url, force=True)
     assert (tmp_path / "t.db").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if "t.db" in p.name) == ["t.db"]
+
+
+def test_scratch_files_of_a_killed_restore_are_removed_by_the_next(
+    repo: GitRepo, tmp_path: Path, sot: Callable[..., Result]
+) -> None:
+    url = _counter_db(tmp_path / "t.db")
+    base = ("--repo", repo.path, "--database-url", url, "snapshot")
+    assert sot(*base, "create")[0] == 0
+    fresh = tmp_path / "fresh.db"
+    leftovers = [
+        tmp_path / ".fresh.db.restore-k1ll3d.db",
+        tmp_path / ".fresh.db.restore-x.db-journal",
+    ]
+    for path in leftovers:
+        path.write_bytes(b"half a database")
+    code, _out, err = sot(*base, "restore", "laptop", "--to", f"sqlite:///{fresh}")
+    assert code == 0, err
+    assert not any(path.exists() for path in leftovers)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".fresh")) == []

@@ -16,6 +16,7 @@ snapshot: the api layer does that first.  No configuration, no lock, no printing
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import decimal
 import hashlib
@@ -186,6 +187,7 @@ def restore_sqlite(store: ObjectStore, commit: str, path: Path, root: Path) -> i
             raise SnapshotError(
                 f"table {table.name} is a virtual table; restoring those is not supported"
             )
+    _remove_leftovers(path)
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.restore-", suffix=".db")
     os.close(fd)
     scratch_path = Path(name)
@@ -353,3 +355,14 @@ def _pg_table(table: StoredTable) -> tuple[list[str], str]:
     if key:
         parts.append("PRIMARY KEY (" + ", ".join(_ident(k) for k in key) + ")")
     return sequences, f"CREATE TABLE {_ident(table.name)} ({', '.join(parts)})"
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Delete scratch files of earlier restores of ``path`` that were killed before cleaning up.
+
+    The caller holds the workspace lock, so no other restore of this target is running: a
+    scratch file here is garbage, never a restore in progress.
+    """
+    for leftover in path.parent.glob(f".{path.name}.restore-*"):
+        with contextlib.suppress(OSError):
+            leftover.unlink()

@@ -8,15 +8,19 @@ or HEAD, and it knows nothing about databases: it stores the bytes it is given.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Union, cast
+from typing import TYPE_CHECKING, TypeVar, Union, cast
 
 from sotsync.errors import GitError, SotsyncError
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from dulwich.objects import ObjectID
@@ -72,6 +76,8 @@ class ObjectStore:
             self.repo: Repo = Repo(str(git_dir))
         except Exception as exc:  # dulwich raises NotGitRepository and OSErrors
             raise GitError(f"cannot open the git repository at {git_dir}: {exc}") from None
+        # Snapshot objects must reach the disk before the ref that names them (SPEC §10).
+        self.repo.object_store.fsync_object_files = True
         self.new_objects = 0
         self.new_bytes = 0
 
@@ -87,7 +93,7 @@ class ObjectStore:
         store = self.repo.object_store
         oid = obj.id
         if oid not in store:
-            store.add_object(obj)
+            self._write(lambda: store.add_object(obj), _loose_path(store.path, oid) + ".lock")
             self.new_objects += 1
             self.new_bytes += len(obj.as_raw_string())
         return oid.decode("ascii")
@@ -143,9 +149,36 @@ class ObjectStore:
         """Compare-and-swap *name* from *old* (None: must not exist) to *new*."""
         refs = self.repo.refs
         message = why.encode("utf-8")
+        # A repository opened from a git directory has disk refs: <git dir>/<ref name>.
+        lock = os.path.join(self.repo.controldir(), *name.split("/")) + ".lock"
         if old is None:
-            return bool(refs.add_if_new(_ref(name), _oid(new), message=message))
-        return bool(refs.set_if_equals(_ref(name), _oid(old), _oid(new), message=message))
+            return bool(
+                self._write(lambda: refs.add_if_new(_ref(name), _oid(new), message=message), lock)
+            )
+        return bool(
+            self._write(
+                lambda: refs.set_if_equals(_ref(name), _oid(old), _oid(new), message=message), lock
+            )
+        )
+
+    @staticmethod
+    def _write(action: Callable[[], T], lock: str) -> T:
+        """Run a dulwich write; clear a lock file left by a killed sotsync process, once.
+
+        Every caller holds the workspace lock, and only sotsync writes loose objects and
+        ``refs/sotsync/snapshots|tags`` through ``.lock`` files (git itself fetches into packs
+        and, with sotsync's refspecs, into ``refs/sotsync/remotes/``).  So a lock found here
+        belongs to a process that died between creating and renaming it: without this, every
+        later snapshot of the same data or device would fail until someone deleted it by hand.
+        """
+        from dulwich.file import FileLocked
+
+        try:
+            return action()
+        except FileLocked:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock)
+            return action()
 
     def refs_under(self, prefix: str) -> dict[str, str]:
         """Full ref name → commit id, for every ref under *prefix* (e.g. ``refs/sotsync/``)."""
@@ -222,6 +255,11 @@ class ObjectStore:
             commit = self.commit(current)
             yield commit
             current = commit.parents[0] if commit.parents else None
+
+
+def _loose_path(objects: str | os.PathLike[str], oid: bytes) -> str:
+    hexid = oid.decode("ascii")
+    return os.path.join(os.fspath(objects), hexid[:2], hexid[2:])
 
 
 def is_commit_id(text: str) -> bool:
