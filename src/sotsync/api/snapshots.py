@@ -100,13 +100,13 @@ def snapshot_create(
     tag: str | None = None,
 ) -> SnapshotInfo:
     """Snapshot the database and the ledgers onto ``refs/sotsync/snapshots/<device>``."""
-    name = resolve_device(device, config)
+    name = resolve_device(device, config)  # a bad device name fails before anything opens
     ws = config.workspace
     with _store(config) as store:
         db = open_database(config, url)
         try:
             with workspace_lock(ws, "sotsync snapshot create"):
-                meta = SnapshotMeta(name, __version__, db.url, gitrepo.head_commit(ws), message)
+                meta = _meta(config, name, db.url, message)
                 return write_snapshot(db, store, _ledgers(config), meta, tag)
         finally:
             db.close()
@@ -274,13 +274,7 @@ def snapshot_restore(
             with workspace_lock(ws, "sotsync snapshot restore"):
                 safety = None
                 if db is not None and existing:
-                    meta = SnapshotMeta(
-                        resolve_device(device, config),
-                        __version__,
-                        db.url,
-                        gitrepo.head_commit(ws),
-                        f"safety snapshot before restore of {ref}",
-                    )
+                    meta = _meta(config, device, db.url, f"safety snapshot before restore of {ref}")
                     safety = write_snapshot(db, store, _ledgers(config), meta)
                 if target.engine == "sqlite":
                     assert target.path is not None
@@ -412,13 +406,7 @@ def migrate(
             src = open_database(config, resolved)
             try:
                 with workspace_lock(ws, "sotsync migrate"):
-                    meta = SnapshotMeta(
-                        resolve_device(device, config),
-                        __version__,
-                        src.url,
-                        gitrepo.head_commit(ws),
-                        f"migrate to {target.redacted}",
-                    )
+                    meta = _meta(config, device, src.url, f"migrate to {target.redacted}")
                     info = write_snapshot(src, store, _ledgers(config), meta)
                     if target.engine == "sqlite":
                         assert target.path is not None
@@ -442,4 +430,15 @@ def migrate(
         target.engine,
         outcome.tables,
         outcome.skipped,
+    )
+
+
+def _meta(config: Config, device: str | None, url: str, message: str | None) -> SnapshotMeta:
+    """What a snapshot's commit records besides the data: device, version, URL, workspace HEAD."""
+    return SnapshotMeta(
+        resolve_device(device, config),
+        __version__,
+        url,
+        gitrepo.head_commit(config.workspace),
+        message,
     )

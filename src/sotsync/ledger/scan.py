@@ -203,24 +203,10 @@ class _Scanner:
 
     def ends_paragraph(self, line: int, end: int) -> bool:
         """Whether a rule of the "paragraph" (= "reference") terminator list matches ``line``."""
+        # The paragraph list is the blockquote list with a table in front.
         if self.table_next(line + 1, end) and table(self, line, end, True):
             return True
-        if self.sC[line] - self.blk >= 4:
-            return False
-        s = self.L[line]
-        pos = self.bM[line] + self.tS[line]
-        c = s[pos] if pos < len(s) else ""
-        if c not in _PARA_TERM:
-            return False
-        if c == "`" or c == "~":
-            return self.fence(line, end, True)
-        if c == ">":
-            return True
-        if c == "#":
-            return self.heading(line, True)
-        if c == "<":
-            return self.html_block(line, end, True)
-        return self.hr(line) or list_block(self, line, end, True)
+        return self.ends_blockquote(line, end)
 
     def ends_blockquote(self, line: int, end: int) -> bool:
         """The "blockquote" terminator list: fence, blockquote, hr, list, html_block, heading."""
