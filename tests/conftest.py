@@ -126,3 +126,29 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
         with fresh_database() as url:
             yield url
+
+
+# A small clean build ledger with one entry (BUILD-001), for tests that need a ledger to grow.
+ONE_ENTRY_LEDGER = """\
+# Build History
+
+<!-- AUTO-GENERATED SUMMARY - DO NOT EDIT MANUALLY -->
+**Summary**: 1 build entries documented | Last updated: 2026-01-01
+<!-- END AUTO-GENERATED SUMMARY -->
+
+<!-- META
+Total_Builds: 1
+-->
+
+## INDEX
+
+| Timestamp | BUILD-ID | Phase | Summary | Files Changed |
+|-----------|----------|-------|---------|---------------|
+| 2026-01-01 | BUILD-001 | First | first |  |
+
+## BUILDS
+
+### BUILD-001 | 2026-01-01 | First
+
+Done.
+"""

@@ -17,36 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ONE_ENTRY_LEDGER as SKELETON
 from conftest import GitRepo
 from sotsync.ledger.merge import alias_note
 from sotsync.ledger.parse import parse_ledger
 
 PATH = "docs/BUILD_HISTORY.md"
 DRIVER = f"{sys.executable} -m sotsync merge-driver %O %A %B %P"
-
-SKELETON = """\
-# Build History
-
-<!-- AUTO-GENERATED SUMMARY - DO NOT EDIT MANUALLY -->
-**Summary**: 1 build entries documented | Last updated: 2026-01-01
-<!-- END AUTO-GENERATED SUMMARY -->
-
-<!-- META
-Total_Builds: 1
--->
-
-## INDEX
-
-| Timestamp | BUILD-ID | Phase | Summary | Files Changed |
-|-----------|----------|-------|---------|---------------|
-| 2026-01-01 | BUILD-001 | First | first |  |
-
-## BUILDS
-
-### BUILD-001 | 2026-01-01 | First
-
-Done.
-"""
 
 
 @pytest.fixture(autouse=True)

@@ -12,32 +12,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from conftest import ONE_ENTRY_LEDGER as SKELETON
 from conftest import GitRepo
 from sotsync.ledger.parse import parse_ledger
-
-SKELETON = """\
-# Build History
-
-<!-- AUTO-GENERATED SUMMARY - DO NOT EDIT MANUALLY -->
-**Summary**: 1 build entries documented | Last updated: 2026-01-01
-<!-- END AUTO-GENERATED SUMMARY -->
-
-<!-- META
-Total_Builds: 1
--->
-
-## INDEX
-
-| Timestamp | BUILD-ID | Phase | Summary | Files Changed |
-|-----------|----------|-------|---------|---------------|
-| 2026-01-01 | BUILD-001 | First | first |  |
-
-## BUILDS
-
-### BUILD-001 | 2026-01-01 | First
-
-Done.
-"""
 
 
 def sotsync(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
