@@ -299,7 +299,7 @@ def check(state: State, fmt: str, offline: bool, fail_on: str) -> int:
 )
 @pass_state
 def status(state: State, fmt: str) -> int:
-    """Ledgers, database mirror, hooks, merge driver, id reservations and the lock at a glance.
+    """Ledgers, database mirror, hooks, merge driver, ids, snapshots, refspecs and the lock.
 
     \b
     Example:
@@ -343,6 +343,17 @@ def status(state: State, fmt: str) -> int:
     )
     reserved = ", ".join(f"{p} {ids[0]}" for p, ids in doc["reservations"].items() if ids)
     click.echo(f"id reservations   {reserved or 'none'}")
+    for head in doc["snapshots"]:
+        where = f" (on {head['remote']})" if head["remote"] else ""
+        click.echo(
+            f"snapshot          {head['device']}{where}: {head['time']}, "
+            f"{_age(head['age_seconds'])} ago, {head['commit'][:12]}"
+        )
+    if not doc["snapshots"]:
+        click.echo("snapshot          none")
+    for remote in doc["refspecs"]:
+        spec_state = "configured" if not remote["missing"] else f"{len(remote['missing'])} missing"
+        click.echo(f"refspecs          {remote['remote']}: {spec_state}")
     lock = doc["lock"]
     click.echo(
         "lock              "
@@ -353,3 +364,11 @@ def status(state: State, fmt: str) -> int:
         )
     )
     return EXIT_OK
+
+
+def _age(seconds: int) -> str:
+    """An age as the largest whole unit: 45s, 12m, 3h, 5d."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
