@@ -330,6 +330,7 @@ def _ledger(**fields: str) -> str:
         ),
         ("device = 3\n", ".sotsync.toml: device: must be a string, not int"),
         ('database_url = " "\n', ".sotsync.toml: database_url: must not be empty"),
+        ('hooks_sync = "yes"\n', ".sotsync.toml: hooks_sync: must be true or false, not str"),
     ],
 )
 def test_config_validation_errors(tmp_path: Path, toml: str, message: str) -> None:

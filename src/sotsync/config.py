@@ -371,6 +371,9 @@ def _config_from_table(
         database_url = _string(display, f"{prefix}database_url", table["database_url"])
         if not database_url.strip():
             raise _bad(display, f"{prefix}database_url", "must not be empty")
+    if "hooks_sync" in table and not isinstance(table["hooks_sync"], bool):
+        kind = type(table["hooks_sync"]).__name__
+        raise _bad(display, f"{prefix}hooks_sync", f"must be true or false, not {kind}")
     return Config(ws, ledgers, source, device, database_url, table)
 
 
