@@ -6,6 +6,20 @@ reads argv.  Its modules group the verbs by domain; everything public is re-expo
 callers write ``api.lint(...)``.
 """
 
+from sotsync.api.backups import (
+    BackupInfo,
+    BackupListing,
+    BackupPruneResult,
+    BackupRestoreResult,
+    BackupResult,
+    BackupVerifyResult,
+    backup,
+    backup_dir,
+    backup_list,
+    backup_prune,
+    backup_verify,
+    restore,
+)
 from sotsync.api.common import BINARY_SNIFF, ledger_specs, load_ledger
 from sotsync.api.database import (
     GENERATE_LIMIT,
@@ -19,6 +33,7 @@ from sotsync.api.database import (
     reconcile,
     sync,
 )
+from sotsync.api.doctor import doctor
 from sotsync.api.gitsetup import (
     HOOK_NAMES,
     HOOK_SCRIPT,
@@ -52,6 +67,15 @@ from sotsync.api.ledgers import (
     unlock,
 )
 from sotsync.api.lint import LintReport, lint, read_baseline, write_baseline
+from sotsync.api.recover import (
+    IntegrityResult,
+    StuckResult,
+    recover_integrity,
+    recover_stuck,
+    recovery_points,
+    utc_text,
+)
+from sotsync.api.report import report, report_data
 from sotsync.api.snapshots import (
     MigrateResult,
     PruneResult,
@@ -73,6 +97,8 @@ from sotsync.api.snapshots import (
     snapshot_verify,
 )
 from sotsync.api.status import status
+from sotsync.doctor import Check
+from sotsync.doctor import summary as doctor_summary
 
 __all__ = [
     "BINARY_SNIFF",
@@ -80,9 +106,17 @@ __all__ = [
     "HOOK_NAMES",
     "HOOK_SCRIPT",
     "MERGE_DRIVER",
+    "BackupInfo",
+    "BackupListing",
+    "BackupPruneResult",
+    "BackupRestoreResult",
+    "BackupResult",
+    "BackupVerifyResult",
+    "Check",
     "Collision",
     "HookState",
     "InitResult",
+    "IntegrityResult",
     "LedgerChange",
     "LintReport",
     "MigrateResult",
@@ -93,14 +127,22 @@ __all__ = [
     "RestorePlan",
     "RestoreResult",
     "SnapshotInfo",
+    "StuckResult",
     "SyncResult",
     "TableDiff",
     "VerifyResult",
+    "backup",
+    "backup_dir",
+    "backup_list",
+    "backup_prune",
+    "backup_verify",
     "check",
     "db_init",
     "db_status",
     "db_upgrade",
     "describe",
+    "doctor",
+    "doctor_summary",
     "fix",
     "hooks_install",
     "hooks_status",
@@ -120,8 +162,14 @@ __all__ = [
     "push_collisions",
     "read_baseline",
     "reconcile",
+    "recover_integrity",
+    "recover_stuck",
+    "recovery_points",
+    "report",
+    "report_data",
     "reservation_ref",
     "reserve_id",
+    "restore",
     "skeleton",
     "snapshot_create",
     "snapshot_diff",
@@ -136,5 +184,6 @@ __all__ = [
     "status",
     "sync",
     "unlock",
+    "utc_text",
     "write_baseline",
 ]

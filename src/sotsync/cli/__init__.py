@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from sotsync.cli import database, hooks, ledgers, snapshots  # noqa: F401  (registers commands)
+from sotsync.cli import backups, database, hooks, ledgers, ops, snapshots  # noqa: F401  (registers commands)
 from sotsync.cli.base import cli
 from sotsync.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, SotsyncError
 
