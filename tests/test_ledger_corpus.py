@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from sotsync.ledger.blocks import split_lines
 from sotsync.ledger.lint import lint_ledger
-from sotsync.ledger.parse import Ledger, parse_ledger, strip_eol
-from sotsync.models import Finding
+from sotsync.ledger.parse import Ledger, line_ending_counts, parse_ledger, strip_eol
+from sotsync.models import Finding, content_hash
 
 _DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "autopack"
 
@@ -173,6 +174,18 @@ def test_render_round_trips_byte_for_byte(expected: Expected, variant: str) -> N
     assert "".join(ledger.lines).encode("utf-8") == data
     assert ledger.decode_error is None
     assert not ledger.bom
+
+
+@pytest.mark.parametrize("expected", LEDGERS, ids=IDS)
+def test_lines_and_hashes_are_those_of_the_decoded_text(expected: Expected, variant: str) -> None:
+    # Lines are decoded on demand and entries hashed on their bytes: both must give what the
+    # decoded text gives.
+    data, ledger = load(expected, variant)
+    text = split_lines(data.decode("utf-8"))
+    assert list(ledger.lines) == text and len(ledger.lines) == len(text)
+    assert ledger.endings == line_ending_counts(text)
+    for entry in ledger.entries:
+        assert entry.content_hash == content_hash("".join(text[entry.line : entry.end]))
 
 
 @pytest.mark.parametrize("expected", LEDGERS, ids=IDS)

@@ -8,7 +8,10 @@ from collections import Counter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sotsync.ledger import lines as lines_module
+from sotsync.ledger.blocks import split_lines
 from sotsync.ledger.fix import fix_ledger
+from sotsync.ledger.lines import DecodeProblem, split_bytes
 from sotsync.ledger.lint import lint_ledger
 from sotsync.ledger.parse import Ledger, parse_ledger
 
@@ -112,6 +115,55 @@ def test_round_trip_of_utf8_text(text: str, newline: str, bom: bool) -> None:
     ledger = parse(data)
     assert ledger.render() == data
     lint_ledger(ledger)
+
+
+# --- lines held as bytes ----------------------------------------------------------------------
+
+LINE_BYTES = st.lists(
+    st.sampled_from([b"a", b"\n", b"\r", b"\r\n", b" ", b"\xc3\xa9", b"\xe2\x9c\x85", b"\xff"])
+    | st.binary(max_size=4),
+    max_size=40,
+).map(b"".join)
+
+
+def _first_bad_utf8(body: bytes, pos: int) -> DecodeProblem | None:
+    """The first undecodable byte, found line by line (lines end at CRLF, LF or CR)."""
+    for number, raw in enumerate(body.splitlines(keepends=True), start=1):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return DecodeProblem(number, exc.start + 1, pos + exc.start)
+        pos += len(raw)
+    return None
+
+
+@FAST
+@given(LINE_BYTES, st.integers(0, 4), st.integers(1, 12))
+def test_split_bytes_agrees_with_decoding_then_splitting(data: bytes, pos: int, chunk: int) -> None:
+    pos = min(pos, len(data))
+    body = data[pos:]
+    old = lines_module._CHUNK
+    lines_module._CHUNK = chunk  # tiny chunks: every cut rule runs
+    try:
+        raw, view, problem = split_bytes(data, pos)
+    finally:
+        lines_module._CHUNK = old
+    pieces = body.splitlines(keepends=True)
+    assert [line.encode("latin-1") for line in raw] == pieces
+    decoded = split_lines(body.decode("utf-8", "surrogateescape"))
+    assert list(view) == decoded and len(view) == len(decoded)
+    assert view[:] == tuple(decoded) and view[1::2] == tuple(decoded[1::2])
+    if decoded:
+        assert view[-1] == decoded[-1] and view[0] == decoded[0]
+    assert problem == _first_bad_utf8(body, pos)
+    assert view.longest() == max(map(len, pieces), default=0)
+    assert view.raw(0, len(view)) == body
+    for i, piece in enumerate(pieces):
+        assert view.start(i) - pos == sum(map(len, pieces[:i]))
+        assert view.line_at(view.start(i)) == i
+        assert view.line_at(view.start(i) + len(piece) - 1) == i
+        assert view.startswith(i, piece[:2]) and view.contains(piece)
+        assert view.raw(i, i + 1) == piece
 
 
 # --- generated ledgers ------------------------------------------------------------------------

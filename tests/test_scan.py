@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sotsync.ledger.blocks import BlockMap, split_lines
+from sotsync.ledger.lines import split_bytes
 from sotsync.ledger.mdref import reference_blocks
-from sotsync.ledger.scan import scan_blocks
+from sotsync.ledger.scan import scan_blocks, scan_latin1
 
 CORPUS = Path("/work/shared/corpus/autopack")
 NAMES = ["ARCHITECTURE_DECISIONS.md", "BUILD_HISTORY.md", "DEBUG_LOG.md"]
@@ -31,7 +32,19 @@ def _reference(text: str) -> BlockMap:
 
 
 def check(text: str) -> None:
-    assert scan_blocks(split_lines(text)) == _reference(text)
+    expected = _reference(text)
+    assert scan_blocks(split_lines(text)) == expected
+    # The production path: the UTF-8 bytes' lines as Latin-1 text, with and without the
+    # no-CR shortcut (when it applies), and the line list left as it was.
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate has no UTF-8 form
+        return
+    raw = split_bytes(data, 0)[0]
+    kept = list(raw)
+    for lf_only in {False, "\r" not in text}:
+        assert scan_latin1(raw, lf_only) == expected
+        assert raw == kept
 
 
 def _swap_endings(text: str) -> str:
@@ -97,6 +110,18 @@ CASES = [
     "| a |\n|---|---|\n",
     "<!-- comment\n# hidden\n-->\n# shown\n",
     "<div>\n# hidden\n\n# shown\n",
+    # Non-ASCII text: trimmed by Unicode rules, matched by Unicode regexes, decoded once.
+    "# a\u00a0\n#\u00a0x\n##  \u2003é ✅ \u3000##\u00a0\n",
+    "Tïtle\u00a0\n===\n\n\u00a0Sub\u2028\n---\n",
+    "| é | ✅ |\u00a0\n|---|---|\n| \u00a0 | b\u2003|\n|\u00a0\n\u00a0|\n",
+    "\u00a0| a |\n|---|\n",
+    "| a |\n|---|\n| b \\|\n| c |é|\n|é|\n|\u00a0|\n| \\|\n|\n",
+    "<div\u00a0x\n# hidden?\n\n<pre\u0085\n# x\n</pre>\n# y\n",
+    "<a\u00a0href=x>\n# z\n\n<b>\u00a0\n# w\n",
+    '[é]: /ü "t\u00a0"\n# h\n\n[\u00a0]: x\n',
+    "# \x00x\n\x00\n===\n| \x00 |\n|---|\n",
+    "> # é\u00a0\n> - ## ✅ \u2028\n",
+    "\u0085# not a heading\n\u00a0   # nor this\n",
     "para\n<span>\n# x\n",
     "<span>\n# hidden\n\n# shown\n",
     "> # quoted\n> more\nlazy\n",

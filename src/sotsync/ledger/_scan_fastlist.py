@@ -62,6 +62,8 @@ def simple_items(st: _Scanner, line: int, after: int, end: int) -> tuple[int, in
     if st.level > _LEVEL_ROOM:
         return line, after
     L = st.L
+    bM = st.bM
+    tS = st.tS
     eM = st.eM
     sC = st.sC
     blk = st.blk
@@ -71,6 +73,28 @@ def simple_items(st: _Scanner, line: int, after: int, end: int) -> tuple[int, in
     if not _simple_start(s, after, eM[line]):
         return line, after
     while True:
+        n = line + 1
+        if bullet and n < end:
+            # The usual case, inlined: the next line is a simple sibling item.  These are the
+            # conditions ``simple_item_end`` (not nested: ``ind`` below the item's content,
+            # ``_exit_line``: a bullet and a space) and the checks below (same marker, in the
+            # list's indentation, ``_simple_start``) put together.
+            ind = sC[n]
+            p = bM[n] + tS[n]
+            mx = eM[n]
+            if p + 2 < mx and blk <= ind < sC[line] + after - bM[line] - tS[line] + 1:
+                t = L[n]
+                if (
+                    ind - blk < 4
+                    and t[p] == marker
+                    and t[p + 1] == " "
+                    and (t[p + 2] not in NOT_INERT or inert(t, p + 2, mx))
+                ):
+                    st.line = n
+                    st.parent = "paragraph"
+                    line = n
+                    after = p + 1
+                    continue
         nxt = simple_item_end(st, line, after, end)
         if nxt < 0:
             return line, after
@@ -79,7 +103,7 @@ def simple_items(st: _Scanner, line: int, after: int, end: int) -> tuple[int, in
         if nxt >= end or sC[nxt] < blk or sC[nxt] - blk >= 4:
             return nxt, -1
         s = L[nxt]
-        p = st.bM[nxt] + st.tS[nxt]
+        p = bM[nxt] + tS[nxt]
         mx = eM[nxt]
         if bullet:
             after = p + 1

@@ -88,7 +88,13 @@ def table(st: _Scanner, start: int, end: int, silent: bool) -> bool:
         # ends_blockquote is false unless the first character is in _PARA_TERM.
         if pos < mx and s[pos] in _PARA_TERM and st.ends_blockquote(nxt, end):
             break
-        text = s[pos:mx].strip(TRIM_CHARS)
+        text = s[pos:mx]
+        # A row between two ``|`` (the usual kind) has nothing to trim, and its cells are
+        # counted on ASCII characters alone: it needs no decoding.
+        if not text or text[0] != "|" or text[-1] != "|":
+            if not text.isascii():
+                text = st.text(text)
+            text = text.strip(TRIM_CHARS)
         if not text or sC[nxt] - blk >= 4:
             break
         autocompleted += count - cell_count(text)
@@ -163,7 +169,7 @@ def paragraph(st: _Scanner, start: int, end: int) -> None:
 
 
 def setext(st: _Scanner, start: int, under: int, level: int) -> None:
-    text = denul(get_lines(st, start, under, st.blk).strip(TRIM_CHARS))
+    text = denul(st.text(get_lines(st, start, under, st.blk)).strip(TRIM_CHARS))
     st.line = under + 1
     st.headings.append(Heading(start, under + 1, level, text, st.depth > 0))
 

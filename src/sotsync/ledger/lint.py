@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from sotsync.ledger.gcpause import paused_gc
-from sotsync.ledger.parse import Ledger, line_counter, strip_eol
+from sotsync.ledger.parse import Ledger, strip_eol
 from sotsync.ledger.repair import repair_cells
 from sotsync.models import Entry, Finding, IndexRow
 
@@ -65,6 +65,8 @@ _ABS_PATH = re.compile(
     r"(?<![\w/.])(?:[A-Za-z]:[\\/](?:dev|Users|users|home|src|work|projects)[\\/][^\s|`'\")\]>]+"
     r"|/home/[A-Za-z0-9._-]+/[^\s|`'\")\]>]*|/Users/[A-Za-z0-9._-]+/[^\s|`'\")\]>]*)"
 )
+_DRIVE_SEP = re.compile(rb":[/\\]")
+_HOME_DIR = re.compile(rb"/(?=(?:home|Users)/)")
 _PATH_HINT = re.compile(r":[\\/]|/home/|/Users/")
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -148,7 +150,8 @@ def _encoding(ledger: Ledger, eol: str | None, out: _Collector) -> None:
         for i, line in enumerate(ledger.lines):
             if _CONFLICT.match(line):
                 out.add("SOT002", i, f"merge-conflict marker {line[:7]!r}")
-    if len(data) > LONG_LINE and max(map(len, ledger.lines)) > LONG_LINE:
+    # A line's length in bytes bounds its length in characters: most files decode nothing here.
+    if len(data) > LONG_LINE and ledger.lines.longest() > LONG_LINE:
         for i, line in enumerate(ledger.lines):
             length = len(strip_eol(line))
             if length > LONG_LINE:
@@ -246,7 +249,7 @@ def _rows(ledger: Ledger, out: _Collector) -> None:
             )
     sections = {e.id for e in ledger.entries}
     for ident, rows in by_id.items():
-        distinct = {r.text_key for r in rows}
+        distinct = {r.text_key for r in rows} if len(rows) > 1 else ()
         if len(distinct) > 1:
             where = ", ".join(str(r.line + 1) for r in rows)
             out.add(
@@ -320,6 +323,8 @@ def similar_titles(a: str, b: str) -> bool:
 
     A one- or two-word cell (``Hotfix``, ``N/A``) is a category, not a title: it matches anything.
     """
+    if a == b:  # the usual case, and the answer below for equal word sets
+        return True
     wa, wb = set(_WORD.findall(a.lower())), set(_WORD.findall(b.lower()))
     if len(wa) < 3 or len(wb) < 3:
         return True
@@ -440,11 +445,8 @@ def _counts(ledger: Ledger, out: _Collector) -> None:
 def _paths(ledger: Ledger, out: _Collector) -> None:
     data = ledger.data
     reported: set[int] = set()
-    line_no, counted = 0, 0
-    line_breaks = line_counter(data)
     for offset in _path_candidates(data):
-        line_no += line_breaks(counted, offset)
-        counted = offset
+        line_no = ledger.lines.line_at(offset)
         if line_no in reported or line_no >= len(ledger.lines):
             continue
         line = ledger.lines[line_no]
@@ -464,24 +466,20 @@ def _paths(ledger: Ledger, out: _Collector) -> None:
 
 
 def _path_candidates(data: bytes) -> list[int]:
-    """Byte offsets where a machine-specific path may start, found with plain substring search.
+    """Byte offsets where a machine-specific path may start, found by two cheap scans.
 
-    A regex scan of a large ledger is slow; ``bytes.find`` is not, and URLs (``https://``) are
-    dropped by looking at the byte before the drive letter.
+    Each pattern starts with one literal byte, which ``re`` looks for with a fast search (a
+    pattern with alternatives up front would test every byte); URLs (``https://``) are dropped by
+    looking at the byte before the drive letter.  ``/home/`` and ``/Users/`` are matched by a
+    lookahead, so overlapping occurrences are all found.
     """
     found: list[int] = []
-    for needle in (b":/", b":\\"):
-        pos = data.find(needle, 1)
-        while pos >= 0:
-            drive = data[pos - 1 : pos]
-            before = data[pos - 2 : pos - 1] if pos >= 2 else b""
-            if drive.isalpha() and not (before.isalnum() or before in (b"_", b"/", b".")):
-                found.append(pos - 1)
-            pos = data.find(needle, pos + 2)
-    for needle in (b"/home/", b"/Users/"):
-        pos = data.find(needle)
-        while pos >= 0:
-            found.append(pos)
-            pos = data.find(needle, pos + 1)
+    for match in _DRIVE_SEP.finditer(data, 1):
+        pos = match.start()
+        drive = data[pos - 1 : pos]
+        before = data[pos - 2 : pos - 1] if pos >= 2 else b""
+        if drive.isalpha() and not (before.isalnum() or before in (b"_", b"/", b".")):
+            found.append(pos - 1)
+    found += [match.start() for match in _HOME_DIR.finditer(data)]
     found.sort()
     return found

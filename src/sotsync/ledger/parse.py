@@ -8,23 +8,27 @@ block level (INDEX rows, entries, the preamble) is recognised here.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from itertools import chain
 
-from sotsync.ledger.blocks import BlockMap, Heading, Table, split_lines
+from sotsync.ledger.blocks import BlockMap, Heading, Table
 from sotsync.ledger.gcpause import paused_gc
-from sotsync.ledger.scan import scan_blocks
-from sotsync.models import Entry, IndexRow, Preamble, content_hash
+from sotsync.ledger.lines import DecodeProblem, LineView, split_bytes
+from sotsync.ledger.scan import scan_latin1
+from sotsync.models import Entry, IndexRow, Preamble
 
 BOM = "\ufeff"
 BOM_BYTES = BOM.encode("utf-8")
-_CHUNK = 1 << 20
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 GENERATED_MARKERS = ("<!-- sotsync:generated", "This is a stub section generated from INDEX")
+# The markers are ASCII: found in an entry's bytes exactly when found in its text.
+_GENERATED_BYTES = tuple(marker.encode("ascii") for marker in GENERATED_MARKERS)
 _SUMMARY_OPEN = "<!-- AUTO-GENERATED SUMMARY"
 _SUMMARY_CLOSE = "<!-- END AUTO-GENERATED SUMMARY"
 _META_KEY = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s?(.*?)\s*$")
@@ -33,15 +37,6 @@ _CELL_SPLIT = re.compile(r"(?<!\\)\|")
 _TITLE_FIELD = re.compile(r"^\*\*Title\*\*:\s*(.+?)\s*$")
 _DATE_FIELD = re.compile(r"^\*\*(?:Date|Completed|Timestamp)\*\*:\s*(\d{4}-\d{2}-\d{2})")
 _TITLE_KEYWORDS = ("title", "decision", "phase", "summary")
-
-
-@dataclass(frozen=True, slots=True)
-class DecodeProblem:
-    """Where the first invalid UTF-8 byte sits (1-based line and column, 0-based byte offset)."""
-
-    line: int
-    col: int
-    offset: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,13 +60,16 @@ class HiddenHeading:
 
 @dataclass(frozen=True, eq=False)
 class Ledger:
-    """A parsed ledger.  ``lines`` keep their endings; indexes are 0-based line numbers."""
+    """A parsed ledger.  ``lines`` keep their endings; indexes are 0-based line numbers.
+
+    ``lines`` is a view of ``data`` that decodes a line when it is read (see ``LineView``).
+    """
 
     path: str
     prefix: str
     data: bytes
     bom: bool
-    lines: tuple[str, ...]
+    lines: LineView
     decode_error: DecodeProblem | None
     blocks: BlockMap
     preamble: Preamble
@@ -85,8 +83,8 @@ class Ledger:
     section_breaks: tuple[int, ...]
 
     def render(self) -> bytes:
-        """The ledger's bytes; equal to ``data`` for an unmodified parse."""
-        return render_lines(self.lines, self.bom)
+        """The ledger's bytes: ``lines`` are a view of ``data``, so they render to it exactly."""
+        return self.data
 
     @property
     def table_rows(self) -> tuple[IndexRow, ...]:
@@ -95,7 +93,17 @@ class Ledger:
     @cached_property
     def endings(self) -> Counter[str]:
         """Lines ending in CRLF, LF, CR, or nothing; counted on the bytes, which is fast."""
-        return ending_counts(self.data)
+        data = self.data
+        if data.find(b"\r") >= 0:
+            return ending_counts(data)
+        # No CR at all (one memchr): every line but an unterminated last one ends in LF.
+        open_end = 1 if data and not data.endswith(b"\n") else 0
+        lines = len(self.lines)
+        counts: Counter[str] = Counter(
+            {"\r\n": 0, "\n": lines - (open_end if lines else 0), "\r": 0}
+        )
+        counts[""] = open_end
+        return counts
 
     @property
     def newline(self) -> str:
@@ -114,12 +122,12 @@ class Ledger:
         return found
 
 
-def render_lines(lines: tuple[str, ...] | list[str], bom: bool) -> bytes:
+def render_lines(lines: Sequence[str], bom: bool) -> bytes:
     body = "".join(lines).encode("utf-8", "surrogateescape")
     return (BOM_BYTES + body) if bom else body
 
 
-def line_ending_counts(lines: tuple[str, ...] | list[str]) -> Counter[str]:
+def line_ending_counts(lines: Sequence[str]) -> Counter[str]:
     """How many lines end in CRLF, LF, CR, or nothing (only the last line can)."""
     counts: Counter[str] = Counter({"\r\n": 0, "\n": 0, "\r": 0, "": 0})
     counts.update(line[-2:] if line.endswith("\r\n") else line[-1:] for line in lines)
@@ -166,32 +174,21 @@ def _row_regex(prefix: str) -> str:
     )
 
 
-def _candidate_lines(data: bytes, pattern: re.Pattern[bytes]) -> list[int]:
-    """0-based numbers of the lines of ``data`` where ``pattern`` matches, in order."""
+def _candidate_lines(
+    lines: LineView, data: bytes, pattern: re.Pattern[bytes], skip: tuple[int, int]
+) -> list[int]:
+    """0-based numbers of the lines of ``data`` where ``pattern`` matches, in order.
+
+    Bytes ``skip[0]:skip[1]`` (whole lines; ``pattern`` never spans a line break) are not
+    searched.
+    """
     found: list[int] = []
-    line_no, counted = 0, 0
-    line_breaks = line_counter(data)
-    for match in pattern.finditer(data):
-        line_no += line_breaks(counted, match.start())
-        counted = match.start()
+    matches = chain(pattern.finditer(data, 0, skip[0]), pattern.finditer(data, skip[1]))
+    for match in matches:
+        line_no = lines.line_at(match.start())
         if not found or found[-1] != line_no:
             found.append(line_no)
     return found
-
-
-def line_counter(data: bytes) -> Callable[[int, int], int]:
-    """A function counting the line endings (CRLF, LF, CR) in ``data[start:end]``.
-
-    Most files have no lone CR; for them counting LF bytes is enough, and three times faster.
-    """
-    if data.count(b"\r") == data.count(b"\r\n"):
-        return lambda start, end: data.count(b"\n", start, end)
-
-    def count(start: int, end: int) -> int:
-        crlf = data.count(b"\r\n", start, end)
-        return data.count(b"\n", start, end) + data.count(b"\r", start, end) - crlf
-
-    return count
 
 
 @lru_cache(maxsize=1 << 16)
@@ -219,49 +216,6 @@ def split_cells(row: str) -> list[str]:
     return [cell.strip() for cell in cells]
 
 
-def decode_lines(data: bytes) -> tuple[bool, list[str], DecodeProblem | None]:
-    """Split and decode ``data`` losslessly, a chunk at a time.
-
-    Decoding the whole file at once would hold a second copy of it, four bytes per character
-    when one emoji is present; chunks cut after an LF keep CRLF pairs and characters whole.
-    Invalid UTF-8 is kept with ``surrogateescape`` and the first bad byte is reported.
-    """
-    bom = data.startswith(BOM_BYTES)
-    pos = len(BOM_BYTES) if bom else 0
-    lines: list[str] = []
-    problem: DecodeProblem | None = None
-    while pos < len(data):
-        end = _chunk_end(data, pos)
-        chunk = data[pos:end]
-        try:
-            text = chunk.decode("utf-8")
-        except UnicodeDecodeError:
-            for raw in chunk.splitlines(keepends=True):
-                try:
-                    lines.append(raw.decode("utf-8"))
-                except UnicodeDecodeError as exc:
-                    if problem is None:
-                        offset = pos + exc.start
-                        problem = DecodeProblem(len(lines) + 1, exc.start + 1, offset)
-                    lines.append(raw.decode("utf-8", "surrogateescape"))
-                pos += len(raw)
-            continue
-        lines.extend(split_lines(text))
-        pos = end
-    return bom, lines, problem
-
-
-def _chunk_end(data: bytes, pos: int) -> int:
-    end = pos + _CHUNK
-    if end >= len(data):
-        return len(data)
-    cut = data.rfind(b"\n", pos, end)
-    if cut < 0:
-        cut = data.find(b"\n", end)
-        return len(data) if cut < 0 else cut + 1
-    return cut + 1
-
-
 def parse_ledger(data: bytes, path: str, prefix: str) -> Ledger:
     """Parse ``data`` as the ledger at ``path`` whose ids start with ``prefix``."""
     with paused_gc():
@@ -269,16 +223,17 @@ def parse_ledger(data: bytes, path: str, prefix: str) -> Ledger:
 
 
 def _parse(data: bytes, path: str, prefix: str) -> Ledger:
-    bom, decoded, problem = decode_lines(data)
-    lines = tuple(decoded)
-    del decoded
-    blocks = scan_blocks(lines)
+    bom = data.startswith(BOM_BYTES)
+    raw, lines, problem = split_bytes(data, len(BOM_BYTES) if bom else 0)
+    lf_only = data.find(b"\r") < 0  # a memchr: most files have no CR at all
+    blocks = scan_latin1(raw, lf_only)
+    del raw  # the largest object of a parse; nothing below needs it
     top = [h for h in blocks.headings if not h.nested]
     index_heading = next((h for h in top if h.text.upper().startswith("INDEX")), None)
     table = _index_table(blocks, top, index_heading)
     columns = _columns(lines, table) if table is not None else None
     rows = _rows(data, lines, blocks, table, columns, prefix)
-    entries, idless, breaks = _entries(lines, top, prefix)
+    entries, idless, breaks = _entries(lines, top, prefix, crlf=not lf_only)
     end = index_heading.line if index_heading else (entries[0].line if entries else len(lines))
     return Ledger(
         path=path,
@@ -314,7 +269,7 @@ def _index_table(blocks: BlockMap, top: list[Heading], heading: Heading | None) 
     return None
 
 
-def _columns(lines: tuple[str, ...], table: Table) -> Columns:
+def _columns(lines: LineView, table: Table) -> Columns:
     header = [c.lower() for c in split_cells(strip_eol(lines[table.rows[0]]))]
     id_col = next((i for i, c in enumerate(header) if re.search(r"\bid\b", c)), 1)
     date_col = next((i for i, c in enumerate(header) if "date" in c or "time" in c), 0)
@@ -356,7 +311,7 @@ def _make_row(
 
 def _fragments(line: str, prefix: str) -> list[tuple[int, int]]:
     """Row spans in one line: the row at the start (if any) and every glued-on row after it."""
-    body = strip_eol(line)
+    body = line.rstrip("\r\n")
     starts = [m.start() for m in _row_pattern(prefix).finditer(body)]
     spans = []
     for i, start in enumerate(starts):
@@ -367,7 +322,7 @@ def _fragments(line: str, prefix: str) -> list[tuple[int, int]]:
 
 def _rows(
     data: bytes,
-    lines: tuple[str, ...],
+    lines: LineView,
     blocks: BlockMap,
     table: Table | None,
     columns: Columns | None,
@@ -375,10 +330,14 @@ def _rows(
 ) -> tuple[IndexRow, ...]:
     rows: list[IndexRow] = []
     table_lines: set[int] = set()
+    # The table's body rows are consecutive lines: the stray-row search below skips their bytes.
+    skip = (0, 0)
     if table is not None:
+        table_lines.update(table.rows[1:])
+        if len(table.rows) > 1:
+            skip = (lines.start(table.rows[1]), lines.start(table.rows[-1] + 1))
         for line_no in table.rows[1:]:
             line = lines[line_no]
-            table_lines.add(line_no)
             spans = _fragments(line, prefix)
             lead = len(line) - len(line.lstrip())
             if not spans or spans[0][0] > lead:
@@ -392,7 +351,7 @@ def _rows(
                 )
     excluded = _excluded_lines(blocks, table)
     pattern = _row_pattern(prefix)
-    for line_no in _candidate_lines(data, _row_pattern_bytes(prefix)):
+    for line_no in _candidate_lines(lines, data, _row_pattern_bytes(prefix), skip):
         if line_no in table_lines or line_no >= len(lines) or _is_excluded(excluded, line_no):
             continue
         line = lines[line_no]
@@ -422,9 +381,12 @@ def _is_excluded(spans: list[tuple[int, int]], line_no: int) -> bool:
 
 
 def _entries(
-    lines: tuple[str, ...], top: list[Heading], prefix: str
+    lines: LineView, top: list[Heading], prefix: str, crlf: bool = True
 ) -> tuple[tuple[Entry, ...], tuple[Heading, ...], tuple[int, ...]]:
-    """Entry sections: from an id heading to the next id heading or the next ``##`` section."""
+    """Entry sections: from an id heading to the next id heading or the next ``##`` section.
+
+    ``crlf=False`` promises that the file has no CR, so bodies need no CRLF normalisation.
+    """
     pattern = id_pattern(prefix)
     starts: list[tuple[Heading, str, tuple[int, ...], int]] = []
     breaks: list[int] = []
@@ -441,9 +403,11 @@ def _entries(
     boundaries = sorted([s[0].line for s in starts] + breaks + [len(lines)])
     seen: Counter[str] = Counter()
     entries = []
+    # What the file lacks, no entry has: one search each instead of one per entry.
+    markers = tuple(m for m in _GENERATED_BYTES if lines.contains(m))
     for heading, ident, key, id_end in starts:
         end = boundaries[bisect_right(boundaries, heading.line)]
-        body = "".join(lines[heading.line : end])
+        body = lines.raw(heading.line, end)
         title, date = _title_and_date(heading.text[id_end:], lines, heading.end, end)
         seen[ident] += 1
         entries.append(
@@ -457,11 +421,20 @@ def _entries(
                 heading=heading.text,
                 title=title,
                 date=date,
-                content_hash=content_hash(body),
-                generated=any(marker in body for marker in GENERATED_MARKERS),
+                content_hash=_content_hash(body.replace(b"\r\n", b"\n") if crlf else body),
+                generated=bool(markers) and any(marker in body for marker in markers),
             )
         )
     return tuple(entries), tuple(idless), tuple(breaks)
+
+
+def _content_hash(body: bytes) -> str:
+    """``models.content_hash`` of an entry, taken on its bytes (CRLF already turned into LF).
+
+    The text is those bytes decoded with ``surrogateescape``, which encodes back to the same
+    bytes: hashing them directly skips decoding and re-encoding every entry of the ledger.
+    """
+    return hashlib.sha256(body).hexdigest()
 
 
 _ANY_ID = re.compile(r"^[A-Z][A-Z0-9_]*-\d")
@@ -474,7 +447,7 @@ def _looks_like_entry(text: str) -> bool:
 
 
 def _title_and_date(
-    rest: str, lines: tuple[str, ...], body_start: int, end: int
+    rest: str, lines: LineView, body_start: int, end: int
 ) -> tuple[str, str | None]:
     if "\\|" in rest:
         parts = [p.strip().replace("\\|", "|") for p in _CELL_SPLIT.split(rest)]
@@ -494,22 +467,23 @@ def _title_and_date(
     if date is None:
         found = re.search(r"\((\d{4}-\d{2}-\d{2})\)", rest)
         date = found.group(1) if found else None
+    # Both fields start with ``**``: other lines are not decoded.
     if date is None:
-        for line in lines[body_start : min(end, body_start + 15)]:
-            field = _DATE_FIELD.match(strip_eol(line))
+        for i in range(body_start, min(end, body_start + 15)):
+            field = _DATE_FIELD.match(strip_eol(lines[i])) if lines.startswith(i, b"**") else None
             if field:
                 date = field.group(1)
                 break
     if not title:
-        for line in lines[body_start : min(end, body_start + 12)]:
-            field = _TITLE_FIELD.match(strip_eol(line))
+        for i in range(body_start, min(end, body_start + 12)):
+            field = _TITLE_FIELD.match(strip_eol(lines[i])) if lines.startswith(i, b"**") else None
             if field:
                 title = field.group(1)
                 break
     return title, date
 
 
-def _preamble(lines: tuple[str, ...], top: list[Heading], end: int) -> Preamble:
+def _preamble(lines: LineView, top: list[Heading], end: int) -> Preamble:
     title = next((h.text for h in top if h.level == 1 and h.line < end), None)
     summary_line: int | None = None
     summary_text: str | None = None
@@ -542,14 +516,19 @@ def _preamble(lines: tuple[str, ...], top: list[Heading], end: int) -> Preamble:
     return Preamble(title, summary_line, summary_text, counts, meta_start, meta_end, tuple(meta))
 
 
-def _hidden(lines: tuple[str, ...], blocks: BlockMap, prefix: str) -> tuple[HiddenHeading, ...]:
-    """Entry-style headings (``##``/``###`` + id) that a code block turned into code."""
+def _hidden(lines: LineView, blocks: BlockMap, prefix: str) -> tuple[HiddenHeading, ...]:
+    """Entry-style headings (``##``/``###`` + id) that a code block turned into code.
+
+    Only code lines starting with ``##`` are decoded and matched.
+    """
     pattern = re.compile(rf"^(#{{2,3}})[ \t]+{re.escape(prefix)}-(\d+(?:\.\d+)*)(?!\d)(?!\.\d)")
     found = []
     for block in blocks.code_blocks:
         if not block.fenced:
             continue
         for i in range(block.start + 1, block.end):
+            if not lines.startswith(i, b"##"):
+                continue
             text = strip_eol(lines[i])
             match = pattern.match(text)
             if match:

@@ -15,8 +15,9 @@ follows markdown-it-py.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import compress, count, repeat
+from operator import sub
 
 from sotsync.ledger._scan_containers import blockquote, list_block
 from sotsync.ledger._scan_fastlist import NOT_INERT, inert
@@ -25,6 +26,7 @@ from sotsync.ledger._scan_paragraph import paragraph, table
 from sotsync.ledger._scan_reference import parse_reference
 from sotsync.ledger.blocks import BlockMap, CodeBlock, Heading, Table
 from sotsync.ledger.gcpause import paused_gc
+from sotsync.ledger.lines import latin1_text, same_text
 
 _MAX_NESTING = 20  # markdown-it-py's ``maxNesting`` in the commonmark preset
 _MAX_AUTOCOMPLETED_CELLS = 0x10000
@@ -45,8 +47,33 @@ _HR = re.compile(r"(?:\*[ \t]*){3,}|(?:-[ \t]*){3,}|(?:_[ \t]*){3,}")
 
 def scan_blocks(lines: Sequence[str]) -> BlockMap:
     """Headings, code blocks and tables of the document made of ``lines`` (from ``split_lines``)."""
+    return _scan(prepare(lines), same_text)
+
+
+def scan_latin1(lines: list[str], lf_only: bool = False) -> BlockMap:
+    """``scan_blocks`` of the UTF-8 document whose lines ``split_bytes`` gave as Latin-1 text.
+
+    Block structure depends on ASCII characters only, which sit at the same positions in those
+    strings; text the scanner returns or trims by Unicode rules is decoded first.  ``lines`` is
+    used in place (no copy of a large ledger's line list) and left as it was.  ``lf_only`` says
+    that the document has no CR at all, which makes finding where each line's content ends cheap.
+    """
+    tail = None
+    if lines:
+        last = lines[-1]
+        if last[-1] not in "\r\n" and not last.strip(" \t"):
+            tail = lines.pop()  # as ``prepare`` does
+    try:
+        return _scan(lines, latin1_text, lf_only)
+    finally:
+        lines.pop()  # the fake last line
+        if tail is not None:
+            lines.append(tail)
+
+
+def _scan(lines: list[str], text: Callable[[str], str], lf_only: bool = False) -> BlockMap:
     with paused_gc():
-        scanner = _Scanner(prepare(lines))
+        scanner = _Scanner(lines, text, lf_only)
         scanner.tokenize(0, scanner.line_max)
     return BlockMap(tuple(scanner.headings), tuple(scanner.code), tuple(scanner.tables))
 
@@ -79,16 +106,24 @@ class _Scanner:
         "sC",
         "tS",
         "tables",
+        "text",
     )
 
-    def __init__(self, lines: list[str]) -> None:
+    def __init__(self, lines: list[str], text: Callable[[str], str], lf_only: bool) -> None:
         # ``lines`` keep their CommonMark endings (LF, CRLF or CR), which is exactly
         # markdown-it-py's line split after it normalises them to LF.  ``eM`` is where a line's
         # content ends; the character there (if any) is the line ending.
         n = len(lines)
         self.L = lines
         lines.append("")  # the fake last line markdown-it-py adds
-        em = list(map(len, map(str.rstrip, lines, repeat("\r\n"))))
+        em: list[int]
+        if lf_only:  # every line but the last two ends in one LF: no stripped copies needed
+            em = list(map(sub, map(len, lines), repeat(1)))
+            em[n] = 0
+            if n and not lines[n - 1].endswith("\n"):
+                em[n - 1] += 1
+        else:
+            em = list(map(len, map(str.rstrip, lines, repeat("\r\n"))))
         self.bM = [0] * (n + 1)
         self.eM = em
         ts = [0] * (n + 1)
@@ -111,6 +146,8 @@ class _Scanner:
         self.headings: list[Heading] = []
         self.code: list[CodeBlock] = []
         self.tables: list[Table] = []
+        #: Real text of a slice of a line: identity, or ``latin1_text`` (see ``scan_latin1``).
+        self.text = text
 
     # -- small state helpers ------------------------------------------------------------------
 
@@ -118,7 +155,7 @@ class _Scanner:
         return self.bM[line] + self.tS[line] >= self.eM[line]
 
     def content(self, line: int) -> str:
-        return self.L[line][self.bM[line] + self.tS[line] : self.eM[line]]
+        return self.text(self.L[line][self.bM[line] + self.tS[line] : self.eM[line]])
 
     # -- the block loop -------------------------------------------------------------------------
 
@@ -144,7 +181,18 @@ class _Scanner:
                 break
             s = L[line]
             pos = bM[line] + tS[line]
-            tbl = self.table_next(line + 1, end)
+            # ``table_next(line + 1, end)``, inlined: this runs once per block.
+            nxt = line + 1
+            tbl = False
+            if nxt < end:
+                p = bM[nxt] + tS[nxt]
+                if p + 1 < eM[nxt]:
+                    t = L[nxt]
+                    d = t[p]
+                    if d == "-":
+                        tbl = t[p + 1] in _DELIM_NOSP
+                    else:
+                        tbl = (d == "|" or d == ":") and t[p + 1] in _DELIM_CHARS
             c = s[pos]
             if sC[line] - blk >= 4 or tbl or (c in NOT_INERT and not inert(s, pos, eM[line])):
                 self.dispatch(line, end, c, blk, tbl)
@@ -339,9 +387,10 @@ class _Scanner:
         if len(stripped) < len(body) and stripped and stripped[-1] in _SP:
             body = stripped
         self.line = line + 1
-        self.headings.append(
-            Heading(line, line + 1, level, denul(body.strip(TRIM_CHARS)), self.depth > 0)
-        )
+        if not body.isascii() or "\0" in body:
+            body = denul(self.text(body))
+        text = body.strip(TRIM_CHARS)  # neither NUL nor U+FFFD is trimmed: the order is free
+        self.headings.append(Heading(line, line + 1, level, text, self.depth > 0))
         return True
 
     def html_block(self, start: int, end: int, silent: bool) -> bool:
@@ -404,7 +453,7 @@ class _Scanner:
         """``src[pos:max + 1]`` of the reference rule: the content and a normalised line end."""
         s = self.L[line]
         em = self.eM[line]
-        text = s[self.bM[line] + self.tS[line] : em]
+        text = self.text(s[self.bM[line] + self.tS[line] : em])
         if em < len(s):
             text += "\n"
         return text.replace("\0", "\ufffd")
