@@ -154,11 +154,24 @@ def test_sqlite_to_postgresql_and_back(
                 )
             )
             assert kinds["created_at"] == "timestamp without time zone"
+            # Autopack's foreign keys (tiers and phases → runs, phases → tiers) came along.
+            keys = db.query(
+                "SELECT conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE contype = 'f' ORDER BY 1, 2"
+            )
+            assert keys == [
+                ("phases", "FOREIGN KEY (run_id) REFERENCES runs(id)"),
+                ("phases", "FOREIGN KEY (tier_id) REFERENCES tiers(id)"),
+                ("tiers", "FOREIGN KEY (run_id) REFERENCES runs(id)"),
+            ]
             assert kinds["token_budget"] == "bigint"
             top = db.query("SELECT max(id) FROM phases")[0][0]
-            db.execute("INSERT INTO phases (phase_id, run_id, phase_index) VALUES ('p', 'r', 0)")
+            run = db.query("SELECT min(id) FROM runs")[0][0]
+            db.execute(
+                "INSERT INTO phases (phase_id, run_id, phase_index) VALUES ('p', ?, 0)", (run,)
+            )
             assert db.query("SELECT max(id) FROM phases")[0][0] == top + 1
-            db.execute("DELETE FROM phases WHERE phase_id = 'p' AND run_id = 'r'")
+            db.execute("DELETE FROM phases WHERE phase_id = 'p' AND run_id = ?", (run,))
         finally:
             db.close()
 
@@ -168,10 +181,21 @@ def test_sqlite_to_postgresql_and_back(
         )
         assert code == 0, err
         assert "(postgresql) to sqlite:///" in out
+        # The PostgreSQL snapshot recorded the indexes, so they come back; and it can be
+        # deep-verified (rebuilt in a scratch SQLite file) like a SQLite one.
+        assert "  table phases: " in out and "2 index(es)" in out
+        assert "not carried over" not in out
+        deep = api.snapshot_verify(config, deep=True)
+        assert deep.ok, deep.problems
     assert _rows(f"sqlite:///{back}", tmp_path, layout) == expected
     conn = sqlite3.connect(back)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        phases = {r[1] for r in conn.execute("PRAGMA index_list('phases')")}
+        parents = {(r[2], r[3]) for r in conn.execute("PRAGMA foreign_key_list('phases')")}
+        assert parents == {("runs", "run_id"), ("tiers", "tier_id")}
+        assert {"ix_phases_run_id", "ix_phases_tier_id"} <= phases
+        assert [r for r in conn.execute("PRAGMA index_list('sot_entries')") if r[2]]
         original = sqlite3.connect(tmp_path / "autopack.db")
         assert (
             conn.execute(AUTOPACK_QUERY).fetchall() == original.execute(AUTOPACK_QUERY).fetchall()

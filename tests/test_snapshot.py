@@ -54,17 +54,47 @@ def _store(repo: GitRepo) -> ObjectStore:
 
 
 def _chunk_rows(repo: GitRepo, commit: str, table: str) -> list[list[object]]:
+    return [row for oid in _chunk_ids(repo, commit, table) for row in _blob_rows(repo, oid)]
+
+
+def _chunk_ids(repo: GitRepo, commit: str, table: str) -> list[str]:
+    """The table's chunk blob ids in order, read from the tree: chunks/<group>/<chunk>."""
     store = _store(repo)
     try:
-        tree = store.commit(commit).tree
-        entry = store.path(tree, f"tables/{table}/chunks")
+        entry = store.path(store.commit(commit).tree, f"tables/{table}/chunks")
         assert entry is not None
-        rows = []
-        for _name, (_mode, oid) in sorted(store.tree(entry[1]).items()):
-            rows += [json.loads(line) for line in store.raw(oid, "blob").splitlines()]
-        return rows
+        found = []
+        for _group, (mode, group) in sorted(store.tree(entry[1]).items()):
+            assert mode == 0o040000
+            found += [oid for _name, (_mode, oid) in sorted(store.tree(group).items())]
+        return found
     finally:
         store.close()
+
+
+def _blob_rows(repo: GitRepo, oid: str) -> list[list[object]]:
+    store = _store(repo)
+    try:
+        return [json.loads(line) for line in store.raw(oid, "blob").splitlines()]
+    finally:
+        store.close()
+
+
+def loose_object(repo: Path, oid: str) -> Path:
+    """The loose file of object *oid*, after unpacking every pack of *repo*.
+
+    Snapshots are written as packs; a test that corrupts or removes one object needs that
+    object in its own file, as ``git unpack-objects`` leaves it.
+    """
+    pack_dir = repo / ".git" / "objects" / "pack"
+    for pack in sorted(pack_dir.glob("*.pack")):
+        moved = pack.with_suffix(".unpacking")
+        pack.rename(moved)
+        pack.with_suffix(".idx").unlink()
+        with moved.open("rb") as data:
+            subprocess.run(["git", "unpack-objects", "-q"], stdin=data, cwd=repo, check=True)
+        moved.unlink()
+    return repo / ".git" / "objects" / oid[:2] / oid[2:]
 
 
 # --------------------------------------------------------------------------- determinism, dedup
@@ -87,29 +117,47 @@ def test_unchanged_data_gives_the_same_tree(repo: GitRepo, db_url: str) -> None:
     assert api.snapshot_verify(config, all_snapshots=True).ok
 
 
+def _groups(repo: GitRepo, commit: str, table: str) -> dict[str, str]:
+    store = _store(repo)
+    try:
+        entry = store.path(store.commit(commit).tree, f"tables/{table}/chunks")
+        assert entry is not None
+        return {name: oid for name, (_mode, oid) in store.tree(entry[1]).items()}
+    finally:
+        store.close()
+
+
 def test_ten_changed_rows_write_only_their_chunks(repo: GitRepo, tmp_path: Path) -> None:
     url = _counter_db(tmp_path / "t.db", 20_000)
     config = _config(repo)
     first = api.snapshot_create(config, url)
-    chunks = first.manifest["tables"]["t"]["chunks"]
-    assert 40 <= len(chunks) <= 200  # content-defined, about 256 rows each
+    table = first.manifest["tables"]["t"]
+    assert first.manifest["format"] == 2
+    chunks = _chunk_ids(repo, first.commit, "t")
+    assert len(chunks) == table["chunks"]
+    assert 400 <= len(chunks) <= 900  # content-defined, about 32 rows each
+    assert len(_groups(repo, first.commit, "t")) == table["groups"] >= 2
     conn = sqlite3.connect(tmp_path / "t.db")
     conn.executemany("UPDATE t SET v = 'changed' WHERE id = ?", [(i * 1999,) for i in range(10)])
     conn.commit()
     second = api.snapshot_create(config, url)
-    after = second.manifest["tables"]["t"]["chunks"]
+    after = _chunk_ids(repo, second.commit, "t")
     assert len(after) == len(chunks)
-    changed = sum(a["sha256"] != b["sha256"] for a, b in zip(chunks, after, strict=True))
+    changed = sum(a != b for a, b in zip(chunks, after, strict=True))
     assert 1 <= changed <= 10
-    # Changed chunks + MANIFEST.json + trees (root, tables, tables/t, chunks) + the commit.
-    assert second.new_objects == changed + 1 + 4 + 1
-    # An insert in the middle changes one chunk and shifts no boundary after it.
+    groups = _groups(repo, first.commit, "t").items() ^ _groups(repo, second.commit, "t").items()
+    changed_groups = len(groups) // 2
+    assert 1 <= changed_groups <= changed
+    # Changed chunks, their group trees, MANIFEST.json, the trees above (chunks, tables/t,
+    # tables, root) and the commit: nothing else is written.
+    assert second.new_objects == changed + changed_groups + 1 + 4 + 1
+    # A delete in the middle changes one chunk and shifts no boundary after it.
     conn.execute("DELETE FROM t WHERE id = 10000")
     conn.commit()
     conn.close()
     third = api.snapshot_create(config, url)
-    later = third.manifest["tables"]["t"]["chunks"]
-    assert sum(c["sha256"] not in {a["sha256"] for a in after} for c in later) == 1
+    later = _chunk_ids(repo, third.commit, "t")
+    assert sum(c not in set(after) for c in later) == 1
 
 
 def test_values_round_trip_through_json(repo: GitRepo, tmp_path: Path) -> None:
@@ -173,7 +221,7 @@ def test_snapshot_during_writes_is_one_committed_state(repo: GitRepo, tmp_path: 
 
 
 def _loose(repo: GitRepo, oid: str) -> Path:
-    return repo.path / ".git" / "objects" / oid[:2] / oid[2:]
+    return loose_object(repo.path, oid)
 
 
 def test_verify_names_a_corrupted_and_a_missing_blob(
@@ -186,18 +234,19 @@ def test_verify_names_a_corrupted_and_a_missing_blob(
         0,
         "verified 1 snapshot(s): ok\n",
     )
-    chunk = repo.git("rev-parse", "refs/sotsync/snapshots/laptop:tables/t/chunks/000000.jsonl")
+    path = "tables/t/chunks/000000/000000.jsonl"
+    chunk = repo.git("rev-parse", f"refs/sotsync/snapshots/laptop:{path}")
     target = _loose(repo, chunk)
     target.chmod(0o644)
     target.write_bytes(b"not a zlib stream at all")
     code, _out, err = sot("--repo", repo.path, "snapshot", "verify", "laptop")
     assert code == 3
     assert f"corrupted blob {chunk}" in err
-    assert "(tables/t/chunks/000000.jsonl)" in err
+    assert f"({path})" in err
     target.unlink()
     code, _out, err = sot("--repo", repo.path, "snapshot", "verify", "--all")
     assert code == 3
-    assert f"missing blob {chunk} (tables/t/chunks/000000.jsonl)" in err
+    assert f"missing blob {chunk} ({path})" in err
 
 
 def test_verify_names_a_manifest_mismatch(
@@ -207,8 +256,8 @@ def test_verify_names_a_manifest_mismatch(
     good = api.snapshot_create(_config(repo), url)
     manifest = dict(good.manifest)
     table = dict(manifest["tables"]["t"])
-    table["chunks"] = [dict(c) for c in table["chunks"]]
-    table["chunks"][1]["sha256"] = "0" * 64
+    chunks = table["chunks"]
+    table["chunks"] = chunks + 1
     table["content_sha256"] = "1" * 64
     manifest["tables"] = {"t": table}
     store = _store(repo)
@@ -231,7 +280,9 @@ def test_verify_names_a_manifest_mismatch(
         store.close()
     code, _out, err = sot("--repo", repo.path, "snapshot", "verify", "evil")
     assert code == 3
-    assert "manifest mismatch: sha256 of tables/t/chunks/000001.jsonl" in err
+    assert (
+        f"manifest mismatch: tables/t has {chunks} chunk(s), MANIFEST.json says {chunks + 1}" in err
+    )
     assert "manifest mismatch: content sha256 of table t" in err
     assert sot("--repo", repo.path, "snapshot", "verify", good.commit)[0] == 0
 
@@ -370,3 +421,25 @@ def test_the_device_option_names_the_ref(
     assert (code, out) == (3, "")
     assert err.startswith("sotsync: error: ")
     assert "bad name" in err
+
+
+def test_verify_all_reads_shared_data_once_and_still_names_every_broken_snapshot(
+    repo: GitRepo, tmp_path: Path
+) -> None:
+    url = _counter_db(tmp_path / "t.db", 300)
+    config = _config(repo)
+    first = api.snapshot_create(config, url)
+    second = api.snapshot_create(config, url, message="same data")
+    assert second.tree == first.tree
+    assert api.snapshot_verify(config, all_snapshots=True).checked == (
+        second.commit,
+        first.commit,
+    )
+    chunk = _chunk_ids(repo, first.commit, "t")[0]
+    target = loose_object(repo.path, chunk)
+    target.chmod(0o644)
+    target.write_bytes(b"garbage")
+    result = api.snapshot_verify(config, all_snapshots=True)
+    assert not result.ok
+    for commit in (first.commit, second.commit):
+        assert any(p.startswith(f"{commit[:12]}: corrupted blob {chunk}") for p in result.problems)

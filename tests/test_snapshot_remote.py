@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conftest import GitRepo, Result
+from test_snapshot import loose_object
 
 LEDGER = "# Build History\n\n| Date | ID | Title |\n|---|---|---|\n"
 
@@ -202,8 +203,8 @@ def test_deep_verify_restores_and_catches_a_corrupted_chunk(
     code, out, err = sot("--repo", a.path, "snapshot", "verify", "--deep", "A")
     assert code == 0, err
     assert out == "verified 1 snapshot(s) (deep: restored and integrity-checked): ok\n"
-    chunk = a.git("rev-parse", "refs/sotsync/snapshots/A:tables/t/chunks/000000.jsonl")
-    target = a.path / ".git" / "objects" / chunk[:2] / chunk[2:]
+    chunk = a.git("rev-parse", "refs/sotsync/snapshots/A:tables/t/chunks/000000/000000.jsonl")
+    target = loose_object(a.path, chunk)
     target.chmod(0o644)
     target.write_bytes(b"garbage")
     code, _out, err = sot("--repo", a.path, "snapshot", "verify", "--deep", "A")

@@ -17,6 +17,7 @@ from sotsync import api
 from sotsync.config import Config, find_workspace, load_config
 from sotsync.db import connect
 from sotsync.snapshot.source import postgres_tables, sqlite_tables
+from test_snapshot import loose_object
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -132,8 +133,23 @@ def test_restore_into_the_same_engine(repo: GitRepo, tmp_path: Path, db_url: str
             assert db.query(AUTOPACK_QUERY) == [tuple(r) for r in _query(db_url, repo.path)]
             # Sequences are reset: a row without an id gets the next one.
             top = db.query("SELECT max(id) FROM phases")[0][0]
-            db.execute("INSERT INTO phases (phase_id, run_id, phase_index) VALUES ('p', 'r', 0)")
+            run = db.query("SELECT min(id) FROM runs")[0][0]
+            db.execute(
+                "INSERT INTO phases (phase_id, run_id, phase_index) VALUES ('p', ?, 0)", (run,)
+            )
             assert db.query("SELECT max(id) FROM phases")[0][0] == top + 1
+            # The secondary indexes and foreign keys come back on both engines.
+            if engine == "postgres":
+                found = db.query("SELECT indexname FROM pg_indexes WHERE tablename = 'phases'")
+                keys = db.query(
+                    "SELECT count(*) FROM pg_constraint WHERE contype = 'f' "
+                    "AND conrelid = 'phases'::regclass"
+                )
+            else:
+                found = db.query("SELECT name FROM sqlite_master WHERE tbl_name = 'phases'")
+                keys = db.query("SELECT count(*) FROM pragma_foreign_key_list('phases')")
+            assert {"ix_phases_run_id", "ix_phases_tier_id"} <= {r[0] for r in found}
+            assert keys == [(2,)]
         finally:
             db.close()
         # Restoring again over the now non-empty target needs --force.
@@ -237,8 +253,10 @@ def test_a_tampered_snapshot_is_refused(
 ) -> None:
     url = _counter_db(tmp_path / "t.db")
     assert sot("--repo", repo.path, "--database-url", url, "snapshot", "create")[0] == 0
-    chunk = repo.git("rev-parse", "refs/sotsync/snapshots/laptop:tables/t/chunks/000001.jsonl")
-    loose = repo.path / ".git" / "objects" / chunk[:2] / chunk[2:]
+    chunk = repo.git(
+        "rev-parse", "refs/sotsync/snapshots/laptop:tables/t/chunks/000000/000001.jsonl"
+    )
+    loose = loose_object(repo.path, chunk)
     loose.chmod(0o644)
     loose.write_bytes(b"garbage")
     target = tmp_path / "restored.db"

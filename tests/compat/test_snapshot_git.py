@@ -52,7 +52,7 @@ def test_git_reads_snapshots_of_a_generated_autopack_database(
     assert f"Database: {url}" in body
 
     manifest = json.loads(repo.git("cat-file", "-p", f"{ref}:MANIFEST.json"))
-    assert manifest["format"] == 1
+    assert manifest["format"] == 2
     assert manifest["engine"] == "sqlite"
     assert manifest["integrity_check"] == "ok"
     assert manifest["tables"]["runs"]["rows"] == stats.runs
@@ -65,8 +65,15 @@ def test_git_reads_snapshots_of_a_generated_autopack_database(
         }
     ]
     assert repo.git("cat-file", "-p", f"{ref}:ledgers/docs/BUILD_HISTORY.md") + "\n" == LEDGER
-    first = repo.git("cat-file", "-p", f"{ref}:tables/runs/chunks/000000.jsonl").splitlines()
-    assert len(first) == manifest["tables"]["runs"]["chunks"][0]["rows"]
+    groups = repo.git("ls-tree", "--name-only", f"{ref}:tables/runs/chunks").splitlines()
+    assert len(groups) == manifest["tables"]["runs"]["groups"]
+    chunks = repo.git("ls-tree", "-r", "--name-only", f"{ref}:tables/runs/chunks").splitlines()
+    assert len(chunks) == manifest["tables"]["runs"]["chunks"]
+    rows = sum(
+        len(repo.git("cat-file", "-p", f"{ref}:tables/runs/chunks/{c}").splitlines())
+        for c in chunks
+    )
+    assert rows == manifest["tables"]["runs"]["rows"]
     schema = json.loads(repo.git("cat-file", "-p", f"{ref}:tables/runs/schema.json"))
     assert schema["primary_key"] == ["id"]
 

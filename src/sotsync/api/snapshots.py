@@ -17,6 +17,7 @@ from sotsync.api.database import open_database
 from sotsync.config import Config, resolve_device
 from sotsync.errors import SotsyncError, WorkspaceError
 from sotsync.locking import workspace_lock
+from sotsync.progress import NO_PROGRESS, Progress
 from sotsync.snapshot import (
     SNAPSHOT_PREFIX,
     TAG_PREFIX,
@@ -98,8 +99,12 @@ def snapshot_create(
     device: str | None = None,
     message: str | None = None,
     tag: str | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> SnapshotInfo:
-    """Snapshot the database and the ledgers onto ``refs/sotsync/snapshots/<device>``."""
+    """Snapshot the database and the ledgers onto ``refs/sotsync/snapshots/<device>``.
+
+    *progress* sees one stage per table, advanced by rows.
+    """
     name = resolve_device(device, config)  # a bad device name fails before anything opens
     ws = config.workspace
     with _store(config) as store:
@@ -107,7 +112,7 @@ def snapshot_create(
         try:
             with workspace_lock(ws, "sotsync snapshot create"):
                 meta = _meta(config, name, db.url, message)
-                return write_snapshot(db, store, _ledgers(config), meta, tag)
+                return write_snapshot(db, store, _ledgers(config), meta, tag, progress)
         finally:
             db.close()
 
@@ -151,12 +156,13 @@ def snapshot_verify(
             heads = [resolve_ref(store, spec)[1]]
         checked: list[str] = []
         problems: list[str] = []
+        verified: set[str] = set()  # tables already read, shared by snapshots of the same data
         for head in heads:
             commits = _ancestry(store, head, problems) if all_snapshots else [head]
             for commit in commits:
                 if commit not in checked:
                     checked.append(commit)
-                    found = verify_snapshot(store, commit)
+                    found = verify_snapshot(store, commit, verified=verified)
                     problems += found
                     if deep and not found:
                         problems += _deep_verify(store, commit)
@@ -164,18 +170,26 @@ def snapshot_verify(
 
 
 def _deep_verify(store: ObjectStore, commit: str) -> list[str]:
-    """Restore *commit* into a scratch SQLite file (integrity check, manifest comparison)."""
+    """Rebuild *commit* in a scratch SQLite file and check it there.
+
+    A SQLite snapshot is restored (integrity check, rows, content and schema hashes compared
+    with the manifest); a PostgreSQL one is built the way ``migrate`` builds it (every value
+    decoded and converted, row counts and checksums compared, integrity check), since this
+    check needs no PostgreSQL server.
+    """
     import tempfile
     from pathlib import Path
 
+    from sotsync.snapshot.migrate import migrate_sqlite
     from sotsync.snapshot.restore import restore_sqlite
 
     engine = str(read_snapshot(store, commit).manifest.get("engine"))
-    if engine != "sqlite":
-        return [f"{commit[:12]}: deep verify supports SQLite snapshots (this one is {engine})"]
     with tempfile.TemporaryDirectory(prefix="sotsync-deep-verify-") as scratch:
         try:
-            restore_sqlite(store, commit, Path(scratch) / "deep.db", Path(scratch))
+            if engine == "sqlite":
+                restore_sqlite(store, commit, Path(scratch) / "deep.db", Path(scratch))
+            else:
+                migrate_sqlite(store, commit, Path(scratch) / "deep.db", Path(scratch))
         except SotsyncError as exc:
             return [f"{commit[:12]}: deep verify: {exc.message}"]
     return []
@@ -231,6 +245,7 @@ def snapshot_restore(
     dry_run: bool = False,
     force: bool = False,
     device: str | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> RestoreResult:
     """Verify snapshot *ref* and restore its tables into *url* (default: the workspace database).
 
@@ -245,13 +260,9 @@ def snapshot_restore(
     target = parse_url(resolved, ws.root)
     with _store(config) as store:
         name, commit = resolve_ref(store, ref)
-        problems = verify_snapshot(store, commit)
-        if problems:
-            raise SnapshotError(
-                f"snapshot {ref} ({commit[:12]}) failed verification, nothing restored: "
-                + "; ".join(problems),
-                hint="run `sotsync snapshot verify --all` and restore another snapshot",
-            )
+        # The chunks are read once, by the restore itself, which checks each against its id
+        # and the table's content hash before anything replaces the target.
+        _refuse(ref, commit, verify_snapshot(store, commit, contents=False))
         info = read_snapshot(store, commit, name)
         engine = str(info.manifest.get("engine"))
         check_engine(engine, target.engine)
@@ -275,20 +286,34 @@ def snapshot_restore(
                 safety = None
                 if db is not None and existing:
                     meta = _meta(config, device, db.url, f"safety snapshot before restore of {ref}")
-                    safety = write_snapshot(db, store, _ledgers(config), meta)
-                if target.engine == "sqlite":
-                    assert target.path is not None
-                    if db is not None:
-                        db.close()
-                        db = None
-                    rows = restore_sqlite(store, commit, target.path, ws.root)
-                else:
-                    assert db is not None
-                    rows = restore_postgres(store, commit, db)
+                    safety = write_snapshot(db, store, _ledgers(config), meta, progress=progress)
+                try:
+                    if target.engine == "sqlite":
+                        assert target.path is not None
+                        if db is not None:
+                            db.close()
+                            db = None
+                        rows = restore_sqlite(store, commit, target.path, ws.root, progress)
+                    else:
+                        assert db is not None
+                        rows = restore_postgres(store, commit, db, progress)
+                except SnapshotError as exc:
+                    if exc.message.startswith(("missing ", "corrupted ")):
+                        _refuse(ref, commit, [f"{commit[:12]}: {exc.message}"])
+                    raise
             return RestoreResult(plan, restored=True, rows=rows, safety=safety)
         finally:
             if db is not None:
                 db.close()
+
+
+def _refuse(ref: str, commit: str, problems: list[str]) -> None:
+    if problems:
+        raise SnapshotError(
+            f"snapshot {ref} ({commit[:12]}) failed verification, nothing restored: "
+            + "; ".join(problems),
+            hint="run `sotsync snapshot verify --all` and restore another snapshot",
+        )
 
 
 def snapshot_diff(config: Config, old: str, new: str) -> list[TableDiff]:
@@ -368,6 +393,7 @@ def migrate(
     source: str | None = None,
     force: bool = False,
     device: str | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> MigrateResult:
     """Copy the database at *source* (default: the workspace's) into *to*, on either engine.
 
@@ -407,16 +433,16 @@ def migrate(
             try:
                 with workspace_lock(ws, "sotsync migrate"):
                     meta = _meta(config, device, src.url, f"migrate to {target.redacted}")
-                    info = write_snapshot(src, store, _ledgers(config), meta)
+                    info = write_snapshot(src, store, _ledgers(config), meta, progress=progress)
                     if target.engine == "sqlite":
                         assert target.path is not None
                         if db is not None:
                             db.close()
                             db = None
-                        outcome = migrate_sqlite(store, info.commit, target.path, ws.root)
+                        outcome = migrate_sqlite(store, info.commit, target.path, ws.root, progress)
                     else:
                         assert db is not None
-                        outcome = migrate_postgres(store, info.commit, db, existing)
+                        outcome = migrate_postgres(store, info.commit, db, existing, progress)
             finally:
                 src.close()
         finally:

@@ -9,10 +9,11 @@ from typing import Any
 import click
 
 from sotsync import api
-from sotsync.cli.base import State, cli, pass_state
+from sotsync.cli.base import State, cli, pass_state, progress
 from sotsync.errors import (
     EXIT_OK,
 )
+from sotsync.progress import NO_PROGRESS
 
 # --------------------------------------------------------------------------- snapshots
 
@@ -58,7 +59,9 @@ def snapshot_create(state: State, message: str | None, tag: str | None) -> int:
     Example:
       sotsync snapshot create -m "before cleanup" --tag pre-cleanup
     """
-    info = api.snapshot_create(state.config, state.database_url, state.device, message, tag)
+    info = api.snapshot_create(
+        state.config, state.database_url, state.device, message, tag, progress()
+    )
     tables = info.manifest.get("tables", {})
     click.echo(
         f"snapshot {info.commit[:12]} on {info.ref}: {len(tables)} table(s), {info.rows} row(s), "
@@ -125,7 +128,7 @@ def snapshot_show(state: State, ref: str, fmt: str) -> int:
     click.echo(f"engine {manifest.get('engine')}; integrity {manifest.get('integrity_check')}")
     for name, table in sorted(manifest.get("tables", {}).items()):
         click.echo(
-            f"  table {name}: {table['rows']} row(s), {len(table['chunks'])} chunk(s), "
+            f"  table {name}: {table['rows']} row(s), {_chunk_count(table)} chunk(s), "
             f"sha256 {table['content_sha256'][:16]}"
         )
     for ledger in manifest.get("ledgers", []):
@@ -133,11 +136,18 @@ def snapshot_show(state: State, ref: str, fmt: str) -> int:
     return EXIT_OK
 
 
+def _chunk_count(table: dict[str, Any]) -> int:
+    chunks = table.get("chunks", 0)
+    return len(chunks) if isinstance(chunks, list) else int(chunks)  # format 1 listed them
+
+
 @snapshot.command(name="verify")
 @click.argument("ref", required=False)
 @click.option("--all", "all_snapshots", is_flag=True, help="Every snapshot of every ref.")
 @click.option(
-    "--deep", is_flag=True, help="Also restore into a scratch SQLite database and check it."
+    "--deep",
+    is_flag=True,
+    help="Also rebuild each snapshot in a scratch SQLite database and check it there.",
 )
 @pass_state
 def snapshot_verify(state: State, ref: str | None, all_snapshots: bool, deep: bool) -> int:
@@ -182,7 +192,13 @@ def snapshot_restore(state: State, ref: str, url: str | None, dry_run: bool, for
       sotsync snapshot restore laptop --dry-run
     """
     result = api.snapshot_restore(
-        state.config, ref, url or state.database_url, dry_run, force, state.device
+        state.config,
+        ref,
+        url or state.database_url,
+        dry_run,
+        force,
+        state.device,
+        NO_PROGRESS if dry_run else progress(),
     )
     plan = result.plan
     if dry_run:
@@ -225,7 +241,9 @@ def migrate(state: State, to: str, source: str | None, force: bool) -> int:
       sotsync migrate --to postgresql://autopack@db.internal/autopack
       sotsync migrate --from postgresql://autopack@db/autopack --to sqlite:///copy.db
     """
-    result = api.migrate(state.config, to, source or state.database_url, force, state.device)
+    result = api.migrate(
+        state.config, to, source or state.database_url, force, state.device, progress()
+    )
     click.echo(f"snapshot {result.snapshot.commit[:12]} on {result.snapshot.ref}")
     for table in result.tables:
         click.echo(
@@ -233,7 +251,7 @@ def migrate(state: State, to: str, source: str | None, force: bool) -> int:
             f"checksum {table.checksum[:12]}"
         )
     for item in result.skipped:
-        click.echo(f"  skipped {item} (not translatable)")
+        click.echo(f"  not carried over: {item}")
     click.echo(
         f"migrated {result.source} ({result.source_engine}) to {result.target} "
         f"({result.target_engine}): {len(result.tables)} table(s), {result.rows} row(s), verified"

@@ -4,11 +4,13 @@ This package owns the snapshot: one consistent read of every table (one read tra
 deferred ``BEGIN`` on its own SQLite connection, so a WAL writer goes on; ``REPEATABLE READ READ
 ONLY`` on PostgreSQL), encoded by ``encode`` and stored by ``store`` as a commit on
 ``refs/sotsync/snapshots/<device>``.  The tree holds only data (``MANIFEST.json``,
-``tables/<name>/schema.json``, ``tables/<name>/chunks/<nnnnnn>.jsonl``, ``ledgers/<path>``), so
-unchanged data gives the same tree id; time, device, version, redacted URL and workspace HEAD live
-in the commit.  Objects are written first, the manifest next, the ref last (compare-and-swap,
-re-parented and retried when another writer moved it).  It does not resolve configuration, take
-the workspace lock or read ``.env``: the api layer does that and passes values in.
+``tables/<name>/schema.json``, ``tables/<name>/chunks/<group>/<chunk>.jsonl``,
+``ledgers/<path>``), so unchanged data gives the same tree id; time, device, version, redacted
+URL and workspace HEAD live in the commit.  Objects are written first (one pack per snapshot),
+the manifest with them, the commit next and the ref last (compare-and-swap, re-parented and
+retried when another writer moved it).  ``layout`` reads both format versions' trees.  It does
+not resolve configuration, take the workspace lock or read ``.env``: the api layer does that and
+passes values in.
 """
 
 from sotsync.snapshot.history import list_snapshots, read_snapshot, resolve_ref

@@ -17,6 +17,7 @@ No configuration, no lock, no printing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import decimal
 import hashlib
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sotsync.progress import NO_PROGRESS, Progress
 from sotsync.snapshot.encode import canonical_json
 from sotsync.snapshot.restore import StoredTable, _fsync, _leave_wal, _rows, stored_tables
 from sotsync.snapshot.store import ObjectStore, SnapshotError
@@ -96,6 +98,12 @@ _INDEX = re.compile(
     r"\(([^()]*)\)\s*;?\s*",
     re.I,
 )
+_PG_INDEX = re.compile(
+    r"CREATE\s+(UNIQUE\s+)?INDEX\s+\"?(\w+)\"?\s+ON\s+(?:ONLY\s+)?\"?\w+\"?\s+"
+    r"USING\s+btree\s*\(([^()]*)\)\s*",
+    re.I,
+)
+_PG_FOREIGN_KEY = re.compile(r"FOREIGN KEY \(([^()]*)\) REFERENCES (\"?\w+\"?)\(([^()]*)\)", re.I)
 _INDEX_COLUMN = re.compile(r"\"?(\w+)\"?(?:\s+(ASC|DESC))?", re.I)
 _UNIQUE = re.compile(r"UNIQUE\s*\(([^()]*)\)", re.I)
 _LITERAL = re.compile(r"-?\d+(\.\d+)?|'(?:[^']|'')*'")
@@ -119,6 +127,8 @@ class Plan:
     key: tuple[str, ...]
     uniques: tuple[tuple[str, ...], ...]
     indexes: tuple[tuple[str, bool, tuple[str, ...]], ...]  # name, unique, "col [DESC]" parts
+    # (columns, parent table, parent columns); resolved and checked by plan_snapshot
+    foreign_keys: tuple[tuple[tuple[str, ...], str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -228,7 +238,63 @@ def plan_table(table: StoredTable, engine: str, skipped: list[str]) -> Plan:
                 indexes.append((index.group(2), bool(index.group(1)), tuple(parts)))
             else:
                 skipped.append(f"{extra.get('type')} {extra.get('name')} on {table.name}")
-    return Plan(table, tuple(columns), key, tuple(uniques), tuple(indexes))
+    else:
+        # Format 2 PostgreSQL snapshots record their indexes (unique constraints included).
+        for extra in schema.get("indexes", []):
+            index = _PG_INDEX.fullmatch(str(extra.get("sql") or ""))
+            parts = []
+            for piece in index.group(3).split(",") if index is not None else []:
+                col = _INDEX_COLUMN.fullmatch(piece.strip())
+                if col is None:
+                    parts = []
+                    break
+                parts.append(_ident(col.group(1)) + (" DESC" if col.group(2) else ""))
+            if parts and index is not None:
+                indexes.append((index.group(2), bool(index.group(1)), tuple(parts)))
+            else:
+                skipped.append(f"index {extra.get('name')} on {table.name}")
+    keys: list[tuple[tuple[str, ...], str, tuple[str, ...]]] = []
+    for fk in schema.get("foreign_keys", []):  # format 2 snapshots record them
+        if engine == "sqlite":
+            keys.append((tuple(fk["columns"]), str(fk["table"]), tuple(fk["references"])))
+            continue
+        match = _PG_FOREIGN_KEY.fullmatch(str(fk.get("sql") or ""))
+        if match is None:
+            skipped.append(f"foreign key {fk.get('name')} on {table.name}")
+            continue
+        child, parent, parent_cols = (match.group(i) for i in (1, 2, 3))
+        keys.append((_names(child), parent.strip('"'), _names(parent_cols)))
+    return Plan(table, tuple(columns), key, tuple(uniques), tuple(indexes), tuple(keys))
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(c.strip().strip('"') for c in text.split(","))
+
+
+def _resolve_foreign_keys(plans: list[Plan], skipped: list[str]) -> list[Plan]:
+    """Plans whose foreign keys name a migrated table's key or unique columns (a missing
+    parent column list means its primary key); others are reported as skipped."""
+
+    by_name = {p.table.name: p for p in plans}
+    resolved = []
+    for plan in plans:
+        kept = []
+        for columns, parent, referenced in plan.foreign_keys:
+            target = by_name.get(parent)
+            cols = referenced or (target.key if target is not None else ())
+            if target is None or cols not in (target.key, *target.uniques):
+                skipped.append(f"foreign key ({', '.join(columns)}) on {plan.table.name}")
+                continue
+            kept.append((columns, parent, cols))
+        resolved.append(dataclasses.replace(plan, foreign_keys=tuple(kept)))
+    return resolved
+
+
+def _foreign_key_sql(columns: tuple[str, ...], parent: str, referenced: tuple[str, ...]) -> str:
+    return (
+        f"FOREIGN KEY ({', '.join(_ident(c) for c in columns)}) REFERENCES {_ident(parent)} "
+        f"({', '.join(_ident(c) for c in referenced)})"
+    )
 
 
 def _create_sql(plan: Plan, engine: str) -> list[str]:
@@ -251,6 +317,8 @@ def _create_sql(plan: Plan, engine: str) -> list[str]:
         parts.append("PRIMARY KEY (" + ", ".join(_ident(k) for k in plan.key) + ")")
     for columns in plan.uniques:
         parts.append("UNIQUE (" + ", ".join(_ident(c) for c in columns) + ")")
+    if engine == "sqlite":  # PostgreSQL gets them once every table is filled
+        parts += [_foreign_key_sql(*fk) for fk in plan.foreign_keys]
     statements = [f"CREATE TABLE {_ident(plan.table.name)} ({', '.join(parts)})"]
     for name, unique, cols in plan.indexes:
         statements.append(
@@ -393,12 +461,15 @@ def plan_snapshot(store: ObjectStore, commit: str) -> tuple[str, list[Plan], lis
         if str(table.schema.get("sql", "")).upper().startswith("CREATE VIRTUAL TABLE"):
             raise SnapshotError(f"table {table.name} is a virtual table; migrating it is refused")
         plans.append(plan_table(table, engine, skipped))
-    return engine, plans, skipped
+    return engine, _resolve_foreign_keys(plans, skipped), skipped
 
 
-def _fill(store: ObjectStore, db: Backend, plans: list[Plan]) -> dict[str, _Checksum]:
+def _fill(
+    store: ObjectStore, db: Backend, plans: list[Plan], progress: Progress
+) -> dict[str, _Checksum]:
     sums: dict[str, _Checksum] = {}
     for plan in plans:
+        progress.stage(f"migrate {plan.table.name}", int(plan.table.entry.get("rows", 0)))
         for statement in _create_sql(plan, db.engine)[:1]:
             db.execute(statement)
         order = [c.name for c in plan.columns]
@@ -429,6 +500,8 @@ def _fill(store: ObjectStore, db: Backend, plans: list[Plan]) -> dict[str, _Chec
                         f"type: {exc}; nothing was migrated"
                     ) from None
             db.executemany(sql, converted)
+            progress.advance(len(converted))
+        progress.done()
         for statement in _create_sql(plan, db.engine)[1:]:
             db.execute(statement)
         if db.engine == "postgresql":
@@ -472,19 +545,47 @@ def _verify(db: Backend, plans: list[Plan], sums: Mapping[str, _Checksum]) -> li
 
 
 def migrate_postgres(
-    store: ObjectStore, commit: str, db: Backend, replace: Iterable[str] = ()
+    store: ObjectStore,
+    commit: str,
+    db: Backend,
+    replace: Iterable[str] = (),
+    progress: Progress = NO_PROGRESS,
 ) -> MigrateOutcome:
     """Build snapshot *commit* into PostgreSQL *db* in one transaction, dropping *replace*."""
     engine, plans, skipped = plan_snapshot(store, commit)
     with db.transaction():
         for name in sorted({*replace, *(p.table.name for p in plans)}):
             db.execute(f"DROP TABLE IF EXISTS {_ident(name)} CASCADE")
-        sums = _fill(store, db, plans)
+        sums = _fill(store, db, plans, progress)
+        for plan in plans:
+            for fk in plan.foreign_keys:
+                _add_foreign_key(db, plan.table.name, fk, skipped)
         results = _verify(db, plans, sums)
     return MigrateOutcome(engine, tuple(results), tuple(skipped))
 
 
-def migrate_sqlite(store: ObjectStore, commit: str, path: Path, root: Path) -> MigrateOutcome:
+def _add_foreign_key(
+    db: Backend,
+    table: str,
+    fk: tuple[tuple[str, ...], str, tuple[str, ...]],
+    skipped: list[str],
+) -> None:
+    """Add a foreign key on PostgreSQL, or skip it (reported) when existing rows break it:
+    SQLite does not enforce foreign keys unless asked to, so its data may."""
+    from sotsync.errors import DatabaseError
+
+    db.execute("SAVEPOINT sotsync_fk")
+    try:
+        db.execute(f"ALTER TABLE {_ident(table)} ADD {_foreign_key_sql(*fk)}")
+    except DatabaseError:
+        db.execute("ROLLBACK TO SAVEPOINT sotsync_fk")
+        skipped.append(f"foreign key ({', '.join(fk[0])}) on {table} (existing rows break it)")
+    db.execute("RELEASE SAVEPOINT sotsync_fk")
+
+
+def migrate_sqlite(
+    store: ObjectStore, commit: str, path: Path, root: Path, progress: Progress = NO_PROGRESS
+) -> MigrateOutcome:
     """Build snapshot *commit* into a scratch SQLite file beside *path*, check, swap it in."""
     from sotsync.db import connect
 
@@ -497,7 +598,7 @@ def migrate_sqlite(store: ObjectStore, commit: str, path: Path, root: Path) -> M
         scratch = connect(f"sqlite:///{scratch_path}", root, create=True)
         try:
             with scratch.transaction():
-                sums = _fill(store, scratch, plans)
+                sums = _fill(store, scratch, plans, progress)
             problems = [str(r[0]) for r in scratch.query("PRAGMA integrity_check")]
             if problems != ["ok"]:
                 raise SnapshotError(f"migrate check failed: integrity check: {'; '.join(problems)}")

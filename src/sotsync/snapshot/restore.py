@@ -31,9 +31,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sotsync.snapshot.encode import canonical_json, chunk_rows, sha256_hex
+from sotsync.progress import NO_PROGRESS, Progress
+from sotsync.snapshot.encode import READABLE_FORMATS, canonical_json, sha256_hex
 from sotsync.snapshot.history import manifest_of
-from sotsync.snapshot.source import SourceTable, postgres_tables, sqlite_tables
+from sotsync.snapshot.layout import chunk_ids
+from sotsync.snapshot.source import (
+    SlowPath,
+    SourceTable,
+    encoded_batches,
+    postgres_tables,
+    sqlite_tables,
+)
 from sotsync.snapshot.store import ObjectStore, SnapshotError
 from sotsync.snapshot.write import table_dir
 
@@ -62,6 +70,12 @@ def stored_tables(store: ObjectStore, commit: str) -> tuple[str, list[StoredTabl
     """(engine, tables) of snapshot *commit*, read from its manifest and tree."""
     tree = store.commit(commit).tree
     manifest = manifest_of(store, tree)
+    if manifest.get("format") not in READABLE_FORMATS:
+        raise SnapshotError(
+            f"snapshot {commit[:12]} has format {manifest.get('format')!r}, which this sotsync "
+            f"does not read (it reads {', '.join(map(str, READABLE_FORMATS))})",
+            hint="upgrade sotsync",
+        )
     found = []
     for name, entry in sorted(manifest.get("tables", {}).items()):
         base = entry.get("path", f"tables/{table_dir(name)}")
@@ -69,21 +83,25 @@ def stored_tables(store: ObjectStore, commit: str) -> tuple[str, list[StoredTabl
         if schema_entry is None:
             raise SnapshotError(f"missing blob {base}/schema.json (not in the tree)")
         schema = json.loads(store.raw(schema_entry[1], "blob"))
-        listed = store.path(tree, f"{base}/chunks")
-        present = store.tree(listed[1]) if listed else {}
-        try:
-            blobs = tuple(present[c["name"]][1] for c in entry.get("chunks", []))
-        except KeyError as exc:
-            raise SnapshotError(
-                f"missing blob {base}/chunks/{exc.args[0]} (not in the tree)"
-            ) from None
+        blobs = tuple(chunk_ids(store, tree, base, entry))
         found.append(StoredTable(name, entry, schema, blobs))
     return str(manifest.get("engine")), found
 
 
+def parse_chunk(data: bytes) -> list[list[Any]]:
+    """The encoded rows (JSON arrays, not yet decoded) of one chunk's bytes.
+
+    One ``json.loads`` for the whole chunk: a raw newline only ever ends a row (JSON escapes
+    the ones inside strings), so the lines joined by commas are one JSON array of rows.
+    """
+    body = data.rstrip(b"\n").replace(b"\n", b",")
+    rows: list[list[Any]] = json.loads(b"[" + body + b"]")
+    return rows
+
+
 def chunk_lines(store: ObjectStore, oid: str) -> list[list[Any]]:
     """The encoded rows (JSON arrays, not yet decoded) of one chunk blob."""
-    return [json.loads(line) for line in store.raw(oid, "blob").splitlines()]
+    return parse_chunk(store.raw(oid, "blob"))
 
 
 def decode_value(value: Any, wrap_json: Callable[[Any], Any] | None = None) -> Any:
@@ -110,12 +128,18 @@ def decode_value(value: Any, wrap_json: Callable[[Any], Any] | None = None) -> A
 
 def _rows(
     store: ObjectStore, table: StoredTable, wraps: list[Callable[[Any], Any] | None]
-) -> Iterator[list[tuple[Any, ...]]]:
+) -> Iterator[list[Any]]:
+    """The decoded rows of *table*, one list per chunk (rows are lists or tuples)."""
     for oid in table.blobs:
-        yield [
-            tuple(decode_value(v, w) for v, w in zip(row, wraps, strict=True))
-            for row in chunk_lines(store, oid)
-        ]
+        data = store.raw(oid, "blob")
+        rows: list[Any] = parse_chunk(data)
+        # Only a tagged value ({"$bytes": ...}) needs decoding, and only an object starts with
+        # '{"' outside a string (inside one, the quote is escaped).
+        if b'{"' in data or any(wraps):
+            rows = [
+                tuple(decode_value(v, w) for v, w in zip(row, wraps, strict=True)) for row in rows
+            ]
+        yield rows
 
 
 # --------------------------------------------------------------------------- checks
@@ -141,28 +165,47 @@ def _insert_sql(table: StoredTable) -> str:
     return f"INSERT INTO {_ident(table.name)} ({names}) VALUES ({marks})"
 
 
-def _compare(db: Backend, sources: list[SourceTable], tables: list[StoredTable]) -> None:
+def _compare(
+    db: Backend,
+    sources: list[SourceTable],
+    tables: list[StoredTable],
+    progress: Progress = NO_PROGRESS,
+) -> None:
     """Re-compute rows, content and schema hashes as ``write`` does; raise on any difference."""
     by_name = {s.name: s for s in sources}
     for table in tables:
         source = by_name.get(table.name)
         if source is None:
             raise SnapshotError(f"restore check failed: table {table.name} was not created")
-        if sha256_hex(canonical_json(source.schema)) != table.entry.get("schema_sha256"):
+        schema = dict(source.schema)
+        for added in ("indexes", "foreign_keys"):  # what format 1 did not record
+            if added not in table.schema:
+                schema.pop(added, None)
+        if sha256_hex(canonical_json(schema)) != table.entry.get("schema_sha256"):
             raise SnapshotError(f"restore check failed: schema of table {table.name} differs")
-        positions = [source.columns.index(c) for c in source.key]
-        content = hashlib.sha256()
-        rows = 0
-        for chunk in chunk_rows(db.iterate(source.select), positions):
-            content.update(chunk.data)
-            rows += chunk.rows
+        try:
+            rows, digest = _content(db, source, fast=True)
+        except SlowPath:
+            rows, digest = _content(db, source, fast=False)
         if rows != table.entry.get("rows"):
             raise SnapshotError(
                 f"restore check failed: table {table.name} has {rows} row(s), "
                 f"the manifest says {table.entry.get('rows')}"
             )
-        if content.hexdigest() != table.entry.get("content_sha256"):
+        if digest != table.entry.get("content_sha256"):
             raise SnapshotError(f"restore check failed: content of table {table.name} differs")
+        progress.advance(1)
+
+
+def _content(db: Backend, source: SourceTable, fast: bool) -> tuple[int, str]:
+    """(rows, content sha256) of a table as a snapshot would store it (chunking aside: the
+    content hash covers the rows in order, wherever the chunk boundaries fall)."""
+    content = hashlib.sha256()
+    rows = 0
+    for _keys, lines in encoded_batches(db, source, fast):
+        content.update(("\n".join(lines) + "\n").encode("utf-8"))
+        rows += len(lines)
+    return rows, content.hexdigest()
 
 
 def user_tables(db: Backend) -> list[str]:
@@ -173,7 +216,9 @@ def user_tables(db: Backend) -> list[str]:
 # --------------------------------------------------------------------------- SQLite
 
 
-def restore_sqlite(store: ObjectStore, commit: str, path: Path, root: Path) -> int:
+def restore_sqlite(
+    store: ObjectStore, commit: str, path: Path, root: Path, progress: Progress = NO_PROGRESS
+) -> int:
     """Rebuild snapshot *commit* into a scratch file beside *path*, check it, swap it in.
 
     Returns the number of rows restored.  *path* is untouched unless everything checked out.
@@ -194,11 +239,21 @@ def restore_sqlite(store: ObjectStore, commit: str, path: Path, root: Path) -> i
     try:
         scratch = connect(f"sqlite:///{scratch_path}", root, create=True)
         try:
-            total = _fill_sqlite(store, scratch, tables)
-            problems = [str(r[0]) for r in scratch.query("PRAGMA integrity_check")]
+            # The scratch file is fsynced once and swapped in whole at the end, or deleted: a
+            # journal and per-commit syncs would protect nothing.
+            scratch.execute("PRAGMA journal_mode = OFF")
+            scratch.execute("PRAGMA synchronous = OFF")
+            scratch.execute("PRAGMA cache_size = -262144")
+            total = _fill_sqlite(store, scratch, tables, progress)
+            progress.stage("check restored tables", len(tables))
+            # quick_check: page and B-tree structure and constraints; the comparison below
+            # reads every row again, and the indexes were just built by SQLite itself.
+            problems = [str(r[0]) for r in scratch.query("PRAGMA quick_check")]
             if problems != ["ok"]:
                 raise SnapshotError(f"restore check failed: integrity check: {'; '.join(problems)}")
-            _compare(scratch, sqlite_tables(scratch), tables)
+            _compare(scratch, sqlite_tables(scratch), tables, progress)
+            progress.done()
+            scratch.execute("PRAGMA journal_mode = DELETE")
             if _journal_mode(path) == "wal":
                 scratch.query("PRAGMA journal_mode = WAL")
         finally:
@@ -216,7 +271,9 @@ def restore_sqlite(store: ObjectStore, commit: str, path: Path, root: Path) -> i
     return total
 
 
-def _fill_sqlite(store: ObjectStore, db: Backend, tables: list[StoredTable]) -> int:
+def _fill_sqlite(
+    store: ObjectStore, db: Backend, tables: list[StoredTable], progress: Progress
+) -> int:
     total = 0
     with db.transaction():
         for table in tables:
@@ -231,13 +288,28 @@ def _fill_sqlite(store: ObjectStore, db: Backend, tables: list[StoredTable]) -> 
                 db.execute(f"DELETE FROM {SEQUENCE_TABLE}")  # the inserts above filled it
             sql = _insert_sql(table)
             wraps: list[Callable[[Any], Any] | None] = [None] * len(table.entry["columns"])
+            progress.stage(f"restore {table.name}", int(table.entry.get("rows", 0)))
             for batch in _rows(store, table, wraps):
-                db.executemany(sql, batch)
+                _insert(db, sql, batch)
                 total += len(batch)
+                progress.advance(len(batch))
+            progress.done()
         for table in tables:
             for extra in sorted(table.schema.get("indexes", []), key=lambda e: e["type"]):
                 db.execute(str(extra["sql"]))
     return total
+
+
+def _insert(db: Backend, sql: str, rows: list[Any]) -> None:
+    """``executemany`` straight on the stdlib connection when there is one (no row copies)."""
+    conn = getattr(db, "conn", None)
+    if not isinstance(conn, sqlite3.Connection):
+        db.executemany(sql, rows)
+        return
+    try:
+        conn.executemany(sql, rows)
+    except sqlite3.Error as exc:
+        raise SnapshotError(f"restore failed: inserting rows: {exc}") from None
 
 
 def _journal_mode(path: Path) -> str:
@@ -299,7 +371,9 @@ def _pg_type(column: Mapping[str, Any]) -> str:
     return kind
 
 
-def restore_postgres(store: ObjectStore, commit: str, db: Backend) -> int:
+def restore_postgres(
+    store: ObjectStore, commit: str, db: Backend, progress: Progress = NO_PROGRESS
+) -> int:
     """Drop, re-create and fill the snapshot's tables in one transaction on *db*; check them."""
     from psycopg.types.json import Json, Jsonb
 
@@ -321,9 +395,14 @@ def restore_postgres(store: ObjectStore, commit: str, db: Backend) -> int:
                 kind = columns[name]["type"]
                 wraps.append(Jsonb if kind == "jsonb" else Json if kind == "json" else None)
             sql = _insert_sql(table)
+            progress.stage(f"restore {table.name}", int(table.entry.get("rows", 0)))
             for batch in _rows(store, table, wraps):
                 db.executemany(sql, batch)
                 total += len(batch)
+                progress.advance(len(batch))
+            progress.done()
+            for index in table.schema.get("indexes", []):
+                db.execute(str(index["sql"]))
             for column in table.schema["columns"]:
                 found = _NEXTVAL.search(str(column.get("default") or ""))
                 if found:
@@ -334,7 +413,16 @@ def restore_postgres(store: ObjectStore, commit: str, db: Backend) -> int:
                         f"MAX({col}) IS NOT NULL) FROM {name}",
                         (found.group(1),),
                     )
-        _compare(db, postgres_tables(db), tables)
+        # Foreign keys last: every table they name exists and is filled.
+        for table in tables:
+            for key in table.schema.get("foreign_keys", []):
+                db.execute(
+                    f"ALTER TABLE {_ident(table.name)} ADD CONSTRAINT {_ident(key['name'])} "
+                    f"{key['sql']}"
+                )
+        progress.stage("check restored tables", len(tables))
+        _compare(db, postgres_tables(db), tables, progress)
+        progress.done()
     return total
 
 

@@ -9,11 +9,9 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from sotsync.snapshot.encode import (
-    FORMAT_VERSION,
-    sha256_hex,
-)
+from sotsync.snapshot.encode import READABLE_FORMATS, canonical_json, sha256_hex
 from sotsync.snapshot.history import manifest_of
+from sotsync.snapshot.layout import table_chunks
 from sotsync.snapshot.model import MANIFEST
 from sotsync.snapshot.store import (
     ObjectStore,
@@ -24,8 +22,17 @@ from sotsync.snapshot.write import table_dir
 # --------------------------------------------------------------------------- verifying
 
 
-def verify_snapshot(store: ObjectStore, commit: str) -> list[str]:
-    """What is wrong with snapshot *commit*: missing or corrupted objects, manifest mismatches."""
+def verify_snapshot(
+    store: ObjectStore, commit: str, contents: bool = True, verified: set[str] | None = None
+) -> list[str]:
+    """What is wrong with snapshot *commit*: missing or corrupted objects, manifest mismatches.
+
+    Without *contents*, the chunks' bytes are not read (only the trees that list them): for a
+    caller that reads and checks every chunk next anyway, as restore does, so that a large
+    snapshot is not decompressed and hashed twice.  *verified* (shared across calls) remembers
+    tables whose chunks were read and found right: a later snapshot with the same chunk tree
+    and manifest entry (unchanged data) is not read again, since its bytes are the same ones.
+    """
     short = commit[:12]
     try:
         stored = store.commit(commit)
@@ -34,11 +41,12 @@ def verify_snapshot(store: ObjectStore, commit: str) -> list[str]:
     except SnapshotError as exc:
         return [f"{short}: {exc.message}"]
     problems: list[str] = []
-    if manifest.get("format") != FORMAT_VERSION:
+    if manifest.get("format") not in READABLE_FORMATS:
         problems.append(f"{short}: unknown snapshot format {manifest.get('format')!r}")
         return problems
     for name, table in sorted(manifest.get("tables", {}).items()):
-        problems += [f"{short}: {p}" for p in _verify_table(store, stored.tree, name, table)]
+        found = _verify_table(store, stored.tree, name, table, contents, verified)
+        problems += [f"{short}: {p}" for p in found]
     for ledger in manifest.get("ledgers", []):
         path = f"ledgers/{ledger['path']}"
         problems += [
@@ -65,7 +73,14 @@ def _verify_file(store: ObjectStore, tree: str, path: str, sha256: str) -> list[
     return []
 
 
-def _verify_table(store: ObjectStore, tree: str, name: str, table: Mapping[str, Any]) -> list[str]:
+def _verify_table(
+    store: ObjectStore,
+    tree: str,
+    name: str,
+    table: Mapping[str, Any],
+    contents: bool,
+    verified: set[str] | None,
+) -> list[str]:
     base = table.get("path", f"tables/{table_dir(name)}")
     problems = []
     try:
@@ -77,37 +92,37 @@ def _verify_table(store: ObjectStore, tree: str, name: str, table: Mapping[str, 
         problems.append(f"missing blob {base}/schema.json (not in the tree)")
     elif sha256_hex(schema) != table.get("schema_sha256"):
         problems.append(f"manifest mismatch: schema sha256 of table {name}")
-    chunks = table.get("chunks", [])
     try:
-        listed = store.path(tree, f"{base}/chunks")
-        present = store.tree(listed[1]) if listed else {}
+        chunks = table_chunks(store, tree, base, table, problems)
     except SnapshotError as exc:
         return [*problems, f"{exc.message} ({base}/chunks)"]
-    for extra in sorted(set(present) - {c["name"] for c in chunks}):
-        problems.append(f"manifest mismatch: {base}/chunks/{extra} is not in {MANIFEST}")
+    if not contents:
+        return problems
+    listed = store.path(tree, f"{base}/chunks")
+    seen = f"{listed[1] if listed else '-'} {sha256_hex(canonical_json(dict(table)))}"
+    if verified is not None and not problems and seen in verified:
+        return problems
     content = hashlib.sha256()
     rows = 0
-    complete = True
+    complete = not any(p.startswith("missing blob") for p in problems)
     for chunk in chunks:
-        path = f"{base}/chunks/{chunk['name']}"
-        if chunk["name"] not in present:
-            problems.append(f"missing blob {path} (not in the tree)")
-            complete = False
-            continue
         try:
-            data = store.raw(present[chunk["name"]][1], "blob")
+            data = store.raw(chunk.oid, "blob")
         except SnapshotError as exc:
-            problems.append(f"{exc.message} ({path})")
+            problems.append(f"{exc.message} ({chunk.path})")
             complete = False
             continue
-        if sha256_hex(data) != chunk["sha256"]:
-            problems.append(f"manifest mismatch: sha256 of {path}")
-        if data.count(b"\n") != chunk["rows"]:
-            problems.append(f"manifest mismatch: row count of {path}")
+        if chunk.sha256 is not None and sha256_hex(data) != chunk.sha256:
+            problems.append(f"manifest mismatch: sha256 of {chunk.path}")
+        count = data.count(b"\n")
+        if chunk.rows is not None and count != chunk.rows:
+            problems.append(f"manifest mismatch: row count of {chunk.path}")
         content.update(data)
-        rows += chunk["rows"]
+        rows += count
     if complete and content.hexdigest() != table.get("content_sha256"):
         problems.append(f"manifest mismatch: content sha256 of table {name}")
     if complete and rows != table.get("rows"):
         problems.append(f"manifest mismatch: row count of table {name}")
+    if verified is not None and not problems:
+        verified.add(seen)
     return problems

@@ -10,20 +10,24 @@ import urllib.parse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from sotsync.progress import NO_PROGRESS, Progress
 from sotsync.snapshot.encode import (
     FORMAT_VERSION,
     canonical_json,
-    chunk_rows,
+    chunk_batches,
     sha256_hex,
 )
 from sotsync.snapshot.history import read_snapshot
 from sotsync.snapshot.model import CAS_ATTEMPTS, IDENTITY, MANIFEST, SnapshotInfo, SnapshotMeta
 from sotsync.snapshot.source import (
+    SlowPath,
     SourceTable,
+    encoded_batches,
     integrity_check,
     postgres_tables,
     read_transaction,
     sqlite_tables,
+    with_row_count,
 )
 from sotsync.snapshot.store import (
     SNAPSHOT_PREFIX,
@@ -48,22 +52,43 @@ def table_dir(name: str) -> str:
 
 
 def _write_table(
-    db: Backend, store: ObjectStore, table: SourceTable
+    db: Backend, store: ObjectStore, table: SourceTable, progress: Progress
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
-    files: dict[str, bytes] = {}
     base = f"tables/{table_dir(table.name)}"
     schema_bytes = canonical_json(table.schema)
-    files[f"{base}/schema.json"] = store.add_blob(schema_bytes).encode("ascii")
-    positions = [table.columns.index(c) for c in table.key]
+    try:
+        return _table_objects(db, store, table, base, schema_bytes, progress, fast=True)
+    except SlowPath:
+        # A BLOB where the declared types promised none: the objects written so far stay
+        # unreferenced in the pack; the table is read again by the Python encoder.
+        return _table_objects(db, store, table, base, schema_bytes, progress, fast=False)
+
+
+def _table_objects(
+    db: Backend,
+    store: ObjectStore,
+    table: SourceTable,
+    base: str,
+    schema_bytes: bytes,
+    progress: Progress,
+    fast: bool,
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    files: dict[str, bytes] = {f"{base}/schema.json": store.add_blob(schema_bytes).encode("ascii")}
     content = hashlib.sha256()
-    chunks = []
-    rows = 0
-    for i, chunk in enumerate(chunk_rows(db.iterate(table.select), positions)):
-        name = f"{i:06d}.jsonl"
-        files[f"{base}/chunks/{name}"] = store.add_blob(chunk.data).encode("ascii")
+    rows = chunks = group = in_group = 0
+    progress.stage(f"snapshot {table.name}", table.rows)
+    for chunk in chunk_batches(encoded_batches(db, table, fast)):
+        oid = store.add_blob(chunk.data)
+        files[f"{base}/chunks/{group:06d}/{in_group:06d}.jsonl"] = oid.encode("ascii")
         content.update(chunk.data)
-        chunks.append({"name": name, "rows": chunk.rows, "sha256": chunk.sha256})
         rows += chunk.rows
+        chunks += 1
+        in_group += 1
+        if chunk.closes_group:
+            group += 1
+            in_group = 0
+        progress.advance(chunk.rows)
+    progress.done()
     entry = {
         "path": base,
         "rows": rows,
@@ -72,8 +97,31 @@ def _write_table(
         "schema_sha256": sha256_hex(schema_bytes),
         "content_sha256": content.hexdigest(),
         "chunks": chunks,
+        "groups": group + (1 if in_group else 0),
     }
     return entry, files
+
+
+def _remember_parent(store: ObjectStore, ref: str) -> None:
+    """Mark the objects of *ref*'s snapshot as present, so that unchanged chunks cost no lookup.
+
+    A ref points only to complete snapshots; a tree that cannot be read is simply not used.
+    """
+    head = store.ref(ref)
+    if head is None:
+        return
+    try:
+        pending = [store.commit(head).tree]
+        while pending:
+            tree = pending.pop()
+            store.known.add(tree)
+            for mode, oid in store.tree(tree).values():
+                if mode == 0o040000:
+                    pending.append(oid)
+                else:
+                    store.known.add(oid)
+    except SnapshotError:
+        store.known.clear()
 
 
 def _message(meta: SnapshotMeta) -> str:
@@ -93,8 +141,12 @@ def write_snapshot(
     ledgers: Sequence[tuple[str, bytes]],
     meta: SnapshotMeta,
     tag: str | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> SnapshotInfo:
-    """Snapshot *db* and *ledgers* into *store* and move the device's ref; return the commit."""
+    """Snapshot *db* and *ledgers* into *store* and move the device's ref; return the commit.
+
+    *progress* gets one stage per table, advanced by the rows written.
+    """
     if not valid_name(meta.device):
         raise SnapshotError(f"invalid device name {meta.device!r} for a snapshot ref")
     tag_ref = None
@@ -111,10 +163,14 @@ def write_snapshot(
             )
     files: dict[str, bytes] = {}
     tables: dict[str, Any] = {}
+    ref = SNAPSHOT_PREFIX + meta.device
+    _remember_parent(store, ref)
     with read_transaction(db):
         sources = sqlite_tables(db) if db.engine == "sqlite" else postgres_tables(db)
+        if progress is not NO_PROGRESS:
+            sources = [with_row_count(db, t) for t in sources]
         for table in sources:
-            tables[table.name], table_files = _write_table(db, store, table)
+            tables[table.name], table_files = _write_table(db, store, table, progress)
             files.update(table_files)
         integrity = integrity_check(db)
     ledger_entries = []
@@ -130,7 +186,7 @@ def write_snapshot(
     }
     files[MANIFEST] = store.add_blob(canonical_json(manifest)).encode("ascii")
     tree = store.add_tree(nested(files))
-    ref = SNAPSHOT_PREFIX + meta.device
+    store.flush()
     message = _message(meta)
     for _attempt in range(CAS_ATTEMPTS):
         parent = store.ref(ref)
