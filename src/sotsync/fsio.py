@@ -65,9 +65,21 @@ def read_ledger_bytes(path: Path, display: str | None = None) -> bytes:
         ) from None
 
 
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename itself durable; not possible on Windows or some file systems, and the
-    # write is already atomic without it, so failures are ignored.
+def fsync_file(path: Path) -> None:
+    """Flush a file that was written through another handle (sqlite3, a library) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make renames and new names in ``directory`` durable.
+
+    Not possible on Windows or some file systems, and the renames are atomic without it, so
+    failures are ignored.
+    """
     flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
     try:
         fd = os.open(directory, flags)
@@ -140,4 +152,4 @@ def atomic_write_bytes(path: Path, data: bytes, display: str | None = None) -> N
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-    _fsync_directory(directory)
+    fsync_directory(directory)

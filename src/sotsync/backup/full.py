@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sotsync import fsio
 from sotsync.backup.manifest import (
     FORMAT,
     NAME,
@@ -103,25 +104,12 @@ def publish(staging: Path, dest: Path, name: str) -> BackupInfo:
     """Fsync the staged tree and rename it to its final name (the commit point of a backup)."""
     for folder, _dirs, files in os.walk(staging):
         for file_name in files:
-            _fsync_file(Path(folder) / file_name)  # cheap for files already synced
-        _fsync(Path(folder))
+            fsio.fsync_file(Path(folder) / file_name)  # cheap for files already synced
+        fsio.fsync_directory(Path(folder))
     final = dest / name
     os.rename(staging, final)
-    _fsync(dest)
+    fsio.fsync_directory(dest)
     return read_backup(final)
-
-
-def _fsync(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def base_manifest(
@@ -192,7 +180,7 @@ def _copy_database(
         path = staging / entry["path"]
         # Writing the copy back to disk (I/O) and hashing it (CPU) overlap.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            synced = pool.submit(_fsync_file, path)
+            synced = pool.submit(fsio.fsync_file, path)
             digest = str(entry.get("sha256") or file_sha256(path))
             synced.result()
         known[entry["path"]] = {"sha256": digest, "size": path.stat().st_size}
@@ -233,11 +221,3 @@ def mask_env(data: bytes) -> bytes:
         else:
             out.append(line)
     return b"".join(out)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -15,7 +15,6 @@ This module does not verify the backup, take the safety backup or the lock: the 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -152,7 +151,7 @@ def execute(
         _stage_sqlite(plan.chain[0].path / SQLITE_COPY, sqlite_target)
     progress.advance(1)
     for step in steps:
-        _fsync_dir(Path(step["staged"]).parent)
+        fsio.fsync_directory(Path(step["staged"]).parent)
     record["state"] = "commit"
     _save(journal, record)  # the commit point
     roll_forward(journal, record, restore_database)
@@ -165,7 +164,7 @@ def _stage_sqlite(copy: Path, target: Path) -> None:
     shutil.copyfile(copy, staged)
     wal = False
     if target.exists():
-        from sotsync.snapshot.restore import _journal_mode, _leave_wal
+        from sotsync.snapshot.restore import journal_mode, leave_wal
 
         conn = sqlite3.connect(target, timeout=5)
         try:  # a first read rolls back a hot journal, which must not survive the swap
@@ -177,8 +176,8 @@ def _stage_sqlite(copy: Path, target: Path) -> None:
             ) from None
         finally:
             conn.close()
-        wal = _journal_mode(target) == "wal"
-        _leave_wal(target)
+        wal = journal_mode(target) == "wal"
+        leave_wal(target)
     conn = sqlite3.connect(staged)
     try:
         problems = [str(r[0]) for r in conn.execute("PRAGMA integrity_check")]
@@ -194,20 +193,7 @@ def _stage_sqlite(copy: Path, target: Path) -> None:
         conn.close()
     for suffix in ("-wal", "-shm", "-journal"):
         Path(f"{staged}{suffix}").unlink(missing_ok=True)
-    fd = os.open(staged, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    fsio.fsync_file(staged)
 
 
 def read_journal(path: Path) -> dict[str, Any] | None:
@@ -247,12 +233,12 @@ def roll_forward(
         staged, target = Path(step["staged"]), Path(step["target"])
         if staged.exists():  # gone: moved into place before an interruption
             os.replace(staged, target)
-            _fsync_dir(target.parent)
+            fsio.fsync_directory(target.parent)
     _finish(journal, record)
 
 
 def _finish(journal: Path, record: Mapping[str, Any]) -> None:
     journal.unlink(missing_ok=True)
-    _fsync_dir(journal.parent)
+    fsio.fsync_directory(journal.parent)
     for leftover in record.get("cleanup", []):
         shutil.rmtree(leftover, ignore_errors=True)

@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sotsync import fsio
 from sotsync.progress import NO_PROGRESS, Progress
 from sotsync.snapshot.encode import canonical_json
-from sotsync.snapshot.restore import StoredTable, _fsync, _leave_wal, _rows, stored_tables
+from sotsync.snapshot.restore import StoredTable, leave_wal, stored_rows, stored_tables
 from sotsync.snapshot.store import ObjectStore, SnapshotError
 
 if TYPE_CHECKING:
@@ -228,12 +229,7 @@ def plan_table(table: StoredTable, engine: str, skipped: list[str]) -> Plan:
             index = _INDEX.fullmatch(str(extra.get("sql") or ""))
             parts: list[str] = []
             if index is not None and extra.get("type") == "index":
-                for piece in index.group(4).split(","):
-                    col = _INDEX_COLUMN.fullmatch(piece.strip())
-                    if col is None:
-                        parts = []
-                        break
-                    parts.append(_ident(col.group(1)) + (" DESC" if col.group(2) else ""))
+                parts = _index_columns(index.group(4))
             if parts and index is not None:
                 indexes.append((index.group(2), bool(index.group(1)), tuple(parts)))
             else:
@@ -242,13 +238,7 @@ def plan_table(table: StoredTable, engine: str, skipped: list[str]) -> Plan:
         # Format 2 PostgreSQL snapshots record their indexes (unique constraints included).
         for extra in schema.get("indexes", []):
             index = _PG_INDEX.fullmatch(str(extra.get("sql") or ""))
-            parts = []
-            for piece in index.group(3).split(",") if index is not None else []:
-                col = _INDEX_COLUMN.fullmatch(piece.strip())
-                if col is None:
-                    parts = []
-                    break
-                parts.append(_ident(col.group(1)) + (" DESC" if col.group(2) else ""))
+            parts = _index_columns(index.group(3)) if index is not None else []
             if parts and index is not None:
                 indexes.append((index.group(2), bool(index.group(1)), tuple(parts)))
             else:
@@ -483,7 +473,7 @@ def _fill(
         sql = f"INSERT INTO {_ident(plan.table.name)} ({names}) VALUES ({marks})"
         check = sums[plan.table.name] = _Checksum()
         wraps: list[Callable[[Any], Any] | None] = [None] * len(columns)
-        for batch in _rows(store, plan.table, wraps):
+        for batch in stored_rows(store, plan.table, wraps):
             converted = []
             for row in batch:
                 check.add(row, logicals)
@@ -605,13 +595,27 @@ def migrate_sqlite(
             results = _verify(scratch, plans, sums)
         finally:
             scratch.close()
-        _fsync(scratch_path)
+        fsio.fsync_file(scratch_path)
         if path.exists():
-            _leave_wal(path)
+            leave_wal(path)
         os.replace(scratch_path, path)
-        _fsync(path.parent)
+        fsio.fsync_directory(path.parent)
     finally:
         for leftover in (scratch_path, *(Path(f"{scratch_path}{s}") for s in ("-wal", "-shm"))):
             leftover.unlink(missing_ok=True)
         Path(f"{scratch_path}-journal").unlink(missing_ok=True)
     return MigrateOutcome(engine, tuple(results), tuple(skipped))
+
+
+def _index_columns(columns: str) -> list[str]:
+    """An index's column list as quoted names with DESC kept; [] when any part is an expression.
+
+    Expressions are engine-specific SQL; such an index is reported, not translated.
+    """
+    parts = []
+    for piece in columns.split(","):
+        col = _INDEX_COLUMN.fullmatch(piece.strip())
+        if col is None:
+            return []
+        parts.append(_ident(col.group(1)) + (" DESC" if col.group(2) else ""))
+    return parts

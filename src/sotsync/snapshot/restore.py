@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sotsync import fsio
 from sotsync.progress import NO_PROGRESS, Progress
 from sotsync.snapshot.encode import READABLE_FORMATS, canonical_json, sha256_hex
 from sotsync.snapshot.history import manifest_of
@@ -126,7 +127,7 @@ def decode_value(value: Any, wrap_json: Callable[[Any], Any] | None = None) -> A
     return decoders[tag](inner)
 
 
-def _rows(
+def stored_rows(
     store: ObjectStore, table: StoredTable, wraps: list[Callable[[Any], Any] | None]
 ) -> Iterator[list[Any]]:
     """The decoded rows of *table*, one list per chunk (rows are lists or tuples)."""
@@ -254,16 +255,16 @@ def restore_sqlite(
             _compare(scratch, sqlite_tables(scratch), tables, progress)
             progress.done()
             scratch.execute("PRAGMA journal_mode = DELETE")
-            if _journal_mode(path) == "wal":
+            if journal_mode(path) == "wal":
                 scratch.query("PRAGMA journal_mode = WAL")
         finally:
             scratch.close()
-        _fsync(scratch_path)
+        fsio.fsync_file(scratch_path)
         if path.exists():
             scratch_path.chmod(path.stat().st_mode & 0o7777)
-            _leave_wal(path)
+            leave_wal(path)
         os.replace(scratch_path, path)
-        _fsync(path.parent)
+        fsio.fsync_directory(path.parent)
     finally:
         for leftover in (scratch_path, *(Path(f"{scratch_path}{s}") for s in ("-wal", "-shm"))):
             leftover.unlink(missing_ok=True)
@@ -289,7 +290,7 @@ def _fill_sqlite(
             sql = _insert_sql(table)
             wraps: list[Callable[[Any], Any] | None] = [None] * len(table.entry["columns"])
             progress.stage(f"restore {table.name}", int(table.entry.get("rows", 0)))
-            for batch in _rows(store, table, wraps):
+            for batch in stored_rows(store, table, wraps):
                 _insert(db, sql, batch)
                 total += len(batch)
                 progress.advance(len(batch))
@@ -312,7 +313,7 @@ def _insert(db: Backend, sql: str, rows: list[Any]) -> None:
         raise SnapshotError(f"restore failed: inserting rows: {exc}") from None
 
 
-def _journal_mode(path: Path) -> str:
+def journal_mode(path: Path) -> str:
     if not path.exists():
         return "delete"
     conn = sqlite3.connect(path)
@@ -324,9 +325,9 @@ def _journal_mode(path: Path) -> str:
         conn.close()
 
 
-def _leave_wal(path: Path) -> None:
+def leave_wal(path: Path) -> None:
     """Fold and remove the target's WAL, so that no stale ``-wal`` file outlives the swap."""
-    if _journal_mode(path) != "wal":
+    if journal_mode(path) != "wal":
         return
     conn = sqlite3.connect(path, timeout=2)
     try:
@@ -340,14 +341,6 @@ def _leave_wal(path: Path) -> None:
             f"{path} is in use (WAL mode, other connections open: {mode}); nothing was changed",
             hint="stop the processes using the database and run the restore again",
         )
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -396,7 +389,7 @@ def restore_postgres(
                 wraps.append(Jsonb if kind == "jsonb" else Json if kind == "json" else None)
             sql = _insert_sql(table)
             progress.stage(f"restore {table.name}", int(table.entry.get("rows", 0)))
-            for batch in _rows(store, table, wraps):
+            for batch in stored_rows(store, table, wraps):
                 db.executemany(sql, batch)
                 total += len(batch)
                 progress.advance(len(batch))

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, Union, cast
 
+from sotsync import fsio
 from sotsync.errors import GitError, SotsyncError
 
 T = TypeVar("T")
@@ -409,7 +410,7 @@ class _PackWriter:
             path.chmod(0o444)
         os.replace(self.path, f"{base}.pack")
         os.replace(name, f"{base}.idx")
-        _fsync_dir(self.dir)
+        fsio.fsync_directory(self.dir)
 
     def abort(self) -> None:
         self._pool.shutdown(cancel_futures=True)
@@ -450,11 +451,3 @@ def _pack_index(entries: list[tuple[bytes, int, int]], checksum: bytes) -> bytes
         ]
     )
     return body + hashlib.sha1(body).digest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
