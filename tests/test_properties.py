@@ -13,7 +13,7 @@ from sotsync.ledger.blocks import split_lines
 from sotsync.ledger.fix import fix_ledger
 from sotsync.ledger.lines import DecodeProblem, split_bytes
 from sotsync.ledger.lint import lint_ledger
-from sotsync.ledger.parse import Ledger, parse_ledger
+from sotsync.ledger.parse import Ledger, parse_ledger, split_cells
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 LEDGER_RUNS = settings(
@@ -142,12 +142,13 @@ def _first_bad_utf8(body: bytes, pos: int) -> DecodeProblem | None:
 def test_split_bytes_agrees_with_decoding_then_splitting(data: bytes, pos: int, chunk: int) -> None:
     pos = min(pos, len(data))
     body = data[pos:]
-    old = lines_module._CHUNK
-    lines_module._CHUNK = chunk  # tiny chunks: every cut rule runs
+    old = lines_module._CHUNK, lines_module._VALIDATE
+    # Tiny chunks and validation pieces: every cut rule runs.
+    lines_module._CHUNK = lines_module._VALIDATE = chunk
     try:
         raw, view, problem = split_bytes(data, pos)
     finally:
-        lines_module._CHUNK = old
+        lines_module._CHUNK, lines_module._VALIDATE = old
     pieces = body.splitlines(keepends=True)
     assert [line.encode("latin-1") for line in raw] == pieces
     decoded = split_lines(body.decode("utf-8", "surrogateescape"))
@@ -164,6 +165,18 @@ def test_split_bytes_agrees_with_decoding_then_splitting(data: bytes, pos: int, 
         assert view.line_at(view.start(i) + len(piece) - 1) == i
         assert view.startswith(i, piece[:2]) and view.contains(piece)
         assert view.raw(i, i + 1) == piece
+
+
+@FAST
+@given(st.text(alphabet="ab\\| \t→", max_size=40))
+def test_split_cells_splits_at_unescaped_pipes_like_the_regex(row: str) -> None:
+    text = row.strip()
+    if text.startswith("|"):
+        text = text[1:]
+    if text.endswith("|") and not text.endswith("\\|"):
+        text = text[:-1]
+    expected = [cell.strip() for cell in re.split(r"(?<!\\)\|", text)]
+    assert split_cells(row) == expected
 
 
 # --- generated ledgers ------------------------------------------------------------------------

@@ -329,6 +329,24 @@ FAST_CASES = [
     "| a |\n|---|\n| b |\n- c\n",
     "| a |\n|---|\n| b |\n    | c |\n",
     "| a |\n|---|\n|\n",
+    # Simple items followed by nested bullets, then by a sibling (bullet or ordered) or not.
+    "1. **X**: a\n   - b\n   - c\n2. **Y**: d\n3) e\n",
+    "1. a\n   - b\n   * c\n2. d\n",
+    "1. a\n   - b\n2. c\n   - d",
+    "1. a\n   - b\n- c\n",
+    "- a\n   - b\n   - c\n- d\n   - e\n- f\n",
+    "- a\n   - b\n1. c\n",
+    "1. a\n   - b\n    - c\n2. d\n",
+    "10. a\n    - b\n11. c\n",
+    "1. a\n   - b\n\n2. c\n",
+    "> 1. a\n>    - b\n> 2. c\n",
+    "1. a\n   - b\n  2. c\n",
+    "1. a\n   - b\n   - --x\n2. c\n",
+    "1. a\n   - **b**\n2. ```\n",
+    "1. a\n   - b\n2.\n3. c\n",
+    "1. a\n   - b\n2. # h\n",
+    "- a\n   -  b\n- c\n",
+    "- a\n   - b\n-\tc\n",
 ]
 
 
@@ -401,3 +419,43 @@ def _add_benchmarks_path() -> bool:
     if bench not in sys.path:
         sys.path.insert(0, bench)
     return True
+
+
+# -- markdown-it-py's tables, copied -------------------------------------------------------------
+
+
+def test_copied_tables_equal_markdown_it() -> None:
+    from markdown_it.common.html_blocks import block_names
+    from markdown_it.common.html_re import HTML_OPEN_CLOSE_TAG_STR
+    from markdown_it.common.utils import MD_TRIM_CHARS
+
+    from sotsync.ledger import _scan_helpers as copied
+
+    assert copied.TRIM_CHARS == MD_TRIM_CHARS
+    assert list(copied.BLOCK_NAMES) == list(block_names)
+    assert copied.HTML_OPEN_CLOSE_TAG_STR == HTML_OPEN_CLOSE_TAG_STR
+
+
+def test_parsing_does_not_import_markdown_it() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from sotsync.ledger.parse import parse_ledger\n"
+        "from sotsync.ledger.lint import lint_ledger\n"
+        f"for name in {NAMES!r}:\n"
+        f"    path = {str(CORPUS)!r} + '/' + name\n"
+        "    parse_ledger(open(path, 'rb').read(), path, 'BUILD')\n"
+        "parse_ledger(b'- a\\n- b\\n\\n| a | b |\\n| - | - |\\n', 'x', 'BUILD')\n"
+        "assert 'markdown_it' not in sys.modules, sorted(sys.modules)\n"
+    )
+    if not CORPUS.exists():
+        pytest.skip(f"corpus {CORPUS} missing")
+    subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_reference_definition_needs_markdown_it_helpers() -> None:
+    # The helpers are imported on the first ``[label]:``; make sure that path still runs.
+    check("[a]: /url 'title'\n\n[b]:\n<x y>\n")
+    check("[a]: <> \n[a]\n")

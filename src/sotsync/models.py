@@ -1,13 +1,15 @@
 """Plain values shared across sotsync's layers: ledger structure and findings.
 
-Everything here is a frozen dataclass with no behaviour beyond small derived properties, so that
-any layer may import it without pulling in I/O or third-party packages.
+Everything here is an immutable value (a frozen dataclass, or a ``NamedTuple`` for the values a
+parse makes once per entry or row: cheaper to build) with no behaviour beyond small derived
+properties, so that any layer may import it without pulling in I/O or third-party packages.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 SEVERITIES = ("info", "warning", "error")
 
@@ -22,8 +24,7 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.replace("\r\n", "\n").encode("utf-8", "surrogateescape")).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class IndexRow:
+class IndexRow(NamedTuple):
     """One INDEX row wherever it was found: in the table, stray in the text, or glued mid-line.
 
     ``line`` is 0-based; ``col`` is the 0-based character offset of the row's first ``|``;
@@ -45,8 +46,7 @@ class IndexRow:
         return tuple(" ".join(c.split()) for c in self.cells)
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """An entry section: an id heading and everything up to the next entry (``end`` exclusive)."""
 
     id: str

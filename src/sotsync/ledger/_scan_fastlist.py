@@ -74,26 +74,60 @@ def simple_items(st: _Scanner, line: int, after: int, end: int) -> tuple[int, in
         return line, after
     while True:
         n = line + 1
-        if bullet and n < end:
-            # The usual case, inlined: the next line is a simple sibling item.  These are the
-            # conditions ``simple_item_end`` (not nested: ``ind`` below the item's content,
-            # ``_exit_line``: a bullet and a space) and the checks below (same marker, in the
-            # list's indentation, ``_simple_start``) put together.
+        if n < end:
+            # The usual cases, inlined: the item is followed by a run of simple nested bullets
+            # or not, then by a simple sibling item.  These are the conditions of
+            # ``simple_item_end`` (``_nested_bullets``, then ``_exit_line``: a marker line in
+            # the list's indentation, below the item's content) and of the checks after it
+            # (same marker or ordered delimiter, ``_simple_start``) put together; when one
+            # fails, the general code below decides, from the same state.
+            inner = sC[line] + after - bM[line] - tS[line] + 1
             ind = sC[n]
+            t = L[n]
             p = bM[n] + tS[n]
             mx = eM[n]
-            if p + 2 < mx and blk <= ind < sC[line] + after - bM[line] - tS[line] + 1:
-                t = L[n]
+            simple = True
+            if inner <= ind < inner + 4:
+                nested = t[p] if p + 2 < mx else ""
+                if nested not in _BULLETS:
+                    simple = False
+                while simple:
+                    if not (
+                        p + 2 < mx
+                        and t[p] == nested
+                        and t[p + 1] == " "
+                        and (t[p + 2] not in NOT_INERT or inert(t, p + 2, mx))
+                    ):
+                        simple = False
+                        break
+                    n += 1
+                    if n >= end:
+                        simple = False
+                        break
+                    t = L[n]
+                    p = bM[n] + tS[n]
+                    mx = eM[n]
+                    if sC[n] != ind:
+                        ind = sC[n]
+                        break
+            if simple and blk <= ind < inner and ind - blk < 4 and p + 2 < mx:
+                if bullet:
+                    nxt_after = p + 1 if t[p] == marker else -1
+                else:
+                    m = _MARKER.match(t, p, mx)
+                    nxt_after = m.end() if m is not None and m.group(1) is not None else -1
+                    if nxt_after >= 0 and t[nxt_after - 1] != marker:
+                        nxt_after = -1
                 if (
-                    ind - blk < 4
-                    and t[p] == marker
-                    and t[p + 1] == " "
-                    and (t[p + 2] not in NOT_INERT or inert(t, p + 2, mx))
+                    nxt_after >= 0
+                    and nxt_after + 1 < mx
+                    and t[nxt_after] == " "
+                    and (t[nxt_after + 1] not in NOT_INERT or inert(t, nxt_after + 1, mx))
                 ):
                     st.line = n
                     st.parent = "paragraph"
                     line = n
-                    after = p + 1
+                    after = nxt_after
                     continue
         nxt = simple_item_end(st, line, after, end)
         if nxt < 0:

@@ -9,24 +9,96 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from markdown_it.common.html_blocks import block_names
-from markdown_it.common.html_re import HTML_OPEN_CLOSE_TAG_STR
+#: What markdown-it-py's ``mdTrim`` strips: its CommonMark whitespace set, not ``str.isspace``.
+#: This table and the two below are copies of markdown-it-py's (``common.utils.MD_TRIM_CHARS``,
+#: ``common.html_blocks.block_names``, ``common.html_re.HTML_OPEN_CLOSE_TAG_STR``), kept here so
+#: that linting never imports markdown-it-py (tens of milliseconds per process);
+#: ``tests/test_scan.py`` holds them equal to the installed version's.
+TRIM_CHARS = (
+    "\t\n\x0b\x0c\r \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
-#: What markdown-it-py's ``mdTrim`` strips (its CommonMark whitespace set, not ``str.isspace``).
-TRIM_CHARS: str
-try:
-    from markdown_it.common.utils import MD_TRIM_CHARS
+#: The tag names of HTML block kind 6 (CommonMark's list, as markdown-it-py has it).
+BLOCK_NAMES = (
+    "address",
+    "article",
+    "aside",
+    "base",
+    "basefont",
+    "blockquote",
+    "body",
+    "caption",
+    "center",
+    "col",
+    "colgroup",
+    "dd",
+    "details",
+    "dialog",
+    "dir",
+    "div",
+    "dl",
+    "dt",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "frame",
+    "frameset",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "head",
+    "header",
+    "hr",
+    "html",
+    "iframe",
+    "legend",
+    "li",
+    "link",
+    "main",
+    "menu",
+    "menuitem",
+    "nav",
+    "noframes",
+    "ol",
+    "optgroup",
+    "option",
+    "p",
+    "param",
+    "search",
+    "section",
+    "summary",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "title",
+    "tr",
+    "track",
+    "ul",
+)
 
-    TRIM_CHARS = MD_TRIM_CHARS
-except ImportError:  # pragma: no cover - a markdown-it-py that strips with str.strip()
-    TRIM_CHARS = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
+_ATTR_NAME = "[a-zA-Z_:][a-zA-Z0-9:._-]*"
+_ATTR_VALUE = "(?:[^\"'=<>`\\x00-\\x20]+|'[^']*'|\"[^\"]*\")"
+_ATTRIBUTE = "(?:\\s+" + _ATTR_NAME + "(?:\\s*=\\s*" + _ATTR_VALUE + ")?)"
+_OPEN_TAG = "<[A-Za-z][A-Za-z0-9\\-]*" + _ATTRIBUTE + "*\\s*\\/?>"
+_CLOSE_TAG = "<\\/[A-Za-z][A-Za-z0-9\\-]*\\s*>"
+#: An open or close tag alone (HTML block kind 7).
+HTML_OPEN_CLOSE_TAG_STR = "^(?:" + _OPEN_TAG + "|" + _CLOSE_TAG + ")"
 
 
 #: A delimiter-row candidate (GFM tables): only ``|``, ``-``, ``:``, space and tab.
 DELIM_CELL = re.compile(r":?-+:?")
 
 # HTML block kinds 1-7: (start pattern, end pattern, ends on a blank line, can interrupt).
-_NAMES = "|".join(block_names)
+_NAMES = "|".join(BLOCK_NAMES)
 HTML_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str] | None, bool], ...] = (
     (
         re.compile(r"<(?a:(?:script|pre|style|textarea))(?=\s|>|$)", re.IGNORECASE),

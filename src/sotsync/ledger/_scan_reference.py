@@ -3,16 +3,14 @@
 Mirrors markdown-it-py's ``reference`` block rule (the reference in ``mdref``): the label, the
 destination and optional title may run over several lines, and a definition whose destination
 markdown-it-py rejects (``validateLink``) is a paragraph after all.  The destination and title
-parsers and the URL normalisation are markdown-it-py's own helpers, called, not re-implemented.
+parsers and the URL normalisation are markdown-it-py's own helpers, called, not re-implemented;
+they are imported only once a ``[label]:`` is found, so that a ledger without one never loads
+markdown-it-py.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-
-from markdown_it.common.normalize_url import normalizeLink, validateLink
-from markdown_it.common.utils import normalizeReference
-from markdown_it.helpers import parseLinkDestination, parseLinkTitle
 
 if TYPE_CHECKING:
     from sotsync.ledger.scan import _Scanner
@@ -54,6 +52,10 @@ def parse_reference(st: _Scanner, start: int) -> int:
         p += 1
     if label_end < 0 or text[label_end + 1 : label_end + 2] != ":":
         return -1
+
+    from markdown_it.common.normalize_url import normalizeLink, validateLink
+    from markdown_it.common.utils import normalizeReference
+    from markdown_it.helpers import parseLinkDestination, parseLinkTitle
 
     p = label_end + 2
     while p < size:

@@ -25,6 +25,7 @@ from operator import not_
 from typing import overload
 
 _CHUNK = 1 << 20
+_VALIDATE = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +124,35 @@ def split_bytes(data: bytes, pos: int) -> tuple[list[str], LineView, DecodeProbl
         lengths = list(map(len, pieces))
         longest = max(longest, max(lengths))
         starts += array("q", islice(accumulate(lengths, initial=pos), 1, None))
-        if problem is None and not ascii_only:
+        if problem is None and not ascii_only and not _valid_utf8(data, pos, end):
             problem = _first_problem(pieces, starts, first)
         pos = end
     return lines, LineView(data, starts, longest), problem
+
+
+def _valid_utf8(data: bytes, start: int, end: int) -> bool:
+    """Whether ``data[start:end]`` (cut at line breaks: no character is split) is valid UTF-8.
+
+    Decoding a few lines at once is far cheaper than looking at lines one by one; only a chunk
+    that fails is searched line by line for where.  Pieces of about ``_VALIDATE`` bytes, cut
+    after an ASCII byte (never inside a character), keep the decoded text small enough for the
+    allocator to reuse its memory: megabyte-sized strings cost fresh pages (system time) each.
+    """
+    while start < end:
+        stop = end
+        if end - start > _VALIDATE:
+            cut = max(
+                data.rfind(b"\n", start, start + _VALIDATE),
+                data.rfind(b" ", start, start + _VALIDATE),
+            )
+            if cut >= 0:
+                stop = cut + 1
+        try:
+            data[start:stop].decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        start = stop
+    return True
 
 
 def _first_problem(pieces: list[bytes], starts: array[int], first: int) -> DecodeProblem | None:

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from itertools import chain
+from itertools import chain, islice
 
 from sotsync.ledger.blocks import BlockMap, Heading, Table
 from sotsync.ledger.gcpause import paused_gc
@@ -33,7 +33,6 @@ _SUMMARY_OPEN = "<!-- AUTO-GENERATED SUMMARY"
 _SUMMARY_CLOSE = "<!-- END AUTO-GENERATED SUMMARY"
 _META_KEY = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s?(.*?)\s*$")
 _INT = re.compile(r"\d+")
-_CELL_SPLIT = re.compile(r"(?<!\\)\|")
 _TITLE_FIELD = re.compile(r"^\*\*Title\*\*:\s*(.+?)\s*$")
 _DATE_FIELD = re.compile(r"^\*\*(?:Date|Completed|Timestamp)\*\*:\s*(\d{4}-\d{2}-\d{2})")
 _TITLE_KEYWORDS = ("title", "decision", "phase", "summary")
@@ -212,8 +211,25 @@ def split_cells(row: str) -> list[str]:
         text = text[1:]
     if text.endswith("|") and not text.endswith("\\|"):
         text = text[:-1]
-    cells = _CELL_SPLIT.split(text) if "\\|" in text else text.split("|")
+    cells = _split_unescaped(text) if "\\|" in text else text.split("|")
     return [cell.strip() for cell in cells]
+
+
+def _split_unescaped(text: str) -> list[str]:
+    """Split ``text`` at each ``|`` not right after a backslash (GFM's escaped pipe).
+
+    The same as splitting with the look-behind regex ``(?<!\\\\)\\|``, several times faster
+    on long rows.  A piece that ends in a backslash had its ``|`` escaped; the cell built so far
+    ends with the character right before the next ``|`` (a ``|`` when the piece is empty).
+    """
+    pieces = text.split("|")
+    cells = [pieces[0]]
+    for piece in islice(pieces, 1, None):
+        if cells[-1].endswith("\\"):
+            cells[-1] += "|" + piece
+        else:
+            cells.append(piece)
+    return cells
 
 
 def parse_ledger(data: bytes, path: str, prefix: str) -> Ledger:
@@ -411,18 +427,18 @@ def _entries(
         title, date = _title_and_date(heading.text[id_end:], lines, heading.end, end)
         seen[ident] += 1
         entries.append(
-            Entry(
-                id=ident,
-                key=key,
-                occurrence=seen[ident],
-                line=heading.line,
-                end=end,
-                level=heading.level,
-                heading=heading.text,
-                title=title,
-                date=date,
-                content_hash=_content_hash(body.replace(b"\r\n", b"\n") if crlf else body),
-                generated=bool(markers) and any(marker in body for marker in markers),
+            Entry(  # positional: a NamedTuple is built faster without keywords
+                ident,
+                key,
+                seen[ident],
+                heading.line,
+                end,
+                heading.level,
+                heading.text,
+                title,
+                date,
+                _content_hash(body.replace(b"\r\n", b"\n") if crlf else body),
+                bool(markers) and any(marker in body for marker in markers),
             )
         )
     return tuple(entries), tuple(idless), tuple(breaks)
@@ -450,7 +466,7 @@ def _title_and_date(
     rest: str, lines: LineView, body_start: int, end: int
 ) -> tuple[str, str | None]:
     if "\\|" in rest:
-        parts = [p.strip().replace("\\|", "|") for p in _CELL_SPLIT.split(rest)]
+        parts = [p.strip().replace("\\|", "|") for p in _split_unescaped(rest)]
     else:
         parts = [p.strip() for p in rest.split("|")]
     suffix = parts[0].strip(" :-–—")
