@@ -4,101 +4,198 @@ This layer joins the pieces below it (config, files, git, locks, the ledger engi
 database) and returns values for the CLI and the hooks to render.  It never prints, exits or
 reads argv.  Its modules group the verbs by domain; everything public is re-exported here, so
 callers write ``api.lint(...)``.
+
+The re-exports are loaded on first use (PEP 562): a command imports the domains it calls and
+no others, so ``sotsync lint`` does not pay for the snapshot, backup and recovery code.
 """
 
-from sotsync.api.backups import (
-    BackupInfo,
-    BackupListing,
-    BackupPruneResult,
-    BackupRestoreResult,
-    BackupResult,
-    BackupVerifyResult,
-    backup,
-    backup_dir,
-    backup_list,
-    backup_prune,
-    backup_verify,
-    restore,
-)
-from sotsync.api.common import BINARY_SNIFF, ledger_specs, load_ledger
-from sotsync.api.database import (
-    GENERATE_LIMIT,
-    ReconcileResult,
-    SyncResult,
-    check,
-    db_init,
-    db_status,
-    db_upgrade,
-    open_database,
-    reconcile,
-    sync,
-)
-from sotsync.api.doctor import doctor
-from sotsync.api.gitsetup import (
-    HOOK_NAMES,
-    HOOK_SCRIPT,
-    MERGE_DRIVER,
-    HookState,
-    hooks_install,
-    hooks_status,
-    hooks_uninstall,
-    merge_driver,
-    merge_driver_command,
-)
-from sotsync.api.hookchecks import (
-    Collision,
-    LedgerChange,
-    ledger_changes,
-    lint_staged,
-    push_collisions,
-    staged_ledgers,
-)
-from sotsync.api.ledgers import (
-    InitResult,
-    NewEntry,
-    describe,
-    fix,
-    init,
-    inspect,
-    new,
-    reservation_ref,
-    reserve_id,
-    skeleton,
-    unlock,
-)
-from sotsync.api.lint import LintReport, lint, read_baseline, write_baseline
-from sotsync.api.recover import (
-    IntegrityResult,
-    StuckResult,
-    recover_integrity,
-    recover_stuck,
-    recovery_points,
-    utc_text,
-)
-from sotsync.api.report import report, report_data
-from sotsync.api.snapshots import (
-    MigrateResult,
-    PruneResult,
-    RefUpdate,
-    RestorePlan,
-    RestoreResult,
-    SnapshotInfo,
-    TableDiff,
-    VerifyResult,
-    migrate,
-    snapshot_create,
-    snapshot_diff,
-    snapshot_list,
-    snapshot_prune,
-    snapshot_pull,
-    snapshot_push,
-    snapshot_restore,
-    snapshot_show,
-    snapshot_verify,
-)
-from sotsync.api.status import status
-from sotsync.doctor import Check
-from sotsync.doctor import summary as doctor_summary
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sotsync.api.backups import (
+        BackupInfo,
+        BackupListing,
+        BackupPruneResult,
+        BackupRestoreResult,
+        BackupResult,
+        BackupVerifyResult,
+        backup,
+        backup_dir,
+        backup_list,
+        backup_prune,
+        backup_verify,
+        restore,
+    )
+    from sotsync.api.common import BINARY_SNIFF, ledger_specs, load_ledger
+    from sotsync.api.database import (
+        GENERATE_LIMIT,
+        ReconcileResult,
+        SyncResult,
+        check,
+        db_init,
+        db_status,
+        db_upgrade,
+        open_database,
+        reconcile,
+        sync,
+    )
+    from sotsync.api.doctor import doctor
+    from sotsync.api.gitsetup import (
+        HOOK_NAMES,
+        HOOK_SCRIPT,
+        MERGE_DRIVER,
+        HookState,
+        hooks_install,
+        hooks_status,
+        hooks_uninstall,
+        merge_driver,
+        merge_driver_command,
+    )
+    from sotsync.api.hookchecks import (
+        Collision,
+        LedgerChange,
+        ledger_changes,
+        lint_staged,
+        push_collisions,
+        staged_ledgers,
+    )
+    from sotsync.api.ledgers import (
+        InitResult,
+        NewEntry,
+        describe,
+        fix,
+        init,
+        inspect,
+        new,
+        reservation_ref,
+        reserve_id,
+        skeleton,
+        unlock,
+    )
+    from sotsync.api.lint import LintReport, lint, read_baseline, write_baseline
+    from sotsync.api.recover import (
+        IntegrityResult,
+        StuckResult,
+        recover_integrity,
+        recover_stuck,
+        recovery_points,
+        utc_text,
+    )
+    from sotsync.api.report import report, report_data
+    from sotsync.api.snapshots import (
+        MigrateResult,
+        PruneResult,
+        RefUpdate,
+        RestorePlan,
+        RestoreResult,
+        SnapshotInfo,
+        TableDiff,
+        VerifyResult,
+        migrate,
+        snapshot_create,
+        snapshot_diff,
+        snapshot_list,
+        snapshot_prune,
+        snapshot_pull,
+        snapshot_push,
+        snapshot_restore,
+        snapshot_show,
+        snapshot_verify,
+    )
+    from sotsync.api.status import status
+    from sotsync.doctor import Check
+    from sotsync.doctor import summary as doctor_summary
+
+_EXPORTS: dict[str, tuple[str, str]] = {
+    "BackupInfo": ("sotsync.api.backups", "BackupInfo"),
+    "BackupListing": ("sotsync.api.backups", "BackupListing"),
+    "BackupPruneResult": ("sotsync.api.backups", "BackupPruneResult"),
+    "BackupRestoreResult": ("sotsync.api.backups", "BackupRestoreResult"),
+    "BackupResult": ("sotsync.api.backups", "BackupResult"),
+    "BackupVerifyResult": ("sotsync.api.backups", "BackupVerifyResult"),
+    "backup": ("sotsync.api.backups", "backup"),
+    "backup_dir": ("sotsync.api.backups", "backup_dir"),
+    "backup_list": ("sotsync.api.backups", "backup_list"),
+    "backup_prune": ("sotsync.api.backups", "backup_prune"),
+    "backup_verify": ("sotsync.api.backups", "backup_verify"),
+    "restore": ("sotsync.api.backups", "restore"),
+    "BINARY_SNIFF": ("sotsync.api.common", "BINARY_SNIFF"),
+    "ledger_specs": ("sotsync.api.common", "ledger_specs"),
+    "load_ledger": ("sotsync.api.common", "load_ledger"),
+    "GENERATE_LIMIT": ("sotsync.api.database", "GENERATE_LIMIT"),
+    "ReconcileResult": ("sotsync.api.database", "ReconcileResult"),
+    "SyncResult": ("sotsync.api.database", "SyncResult"),
+    "check": ("sotsync.api.database", "check"),
+    "db_init": ("sotsync.api.database", "db_init"),
+    "db_status": ("sotsync.api.database", "db_status"),
+    "db_upgrade": ("sotsync.api.database", "db_upgrade"),
+    "open_database": ("sotsync.api.database", "open_database"),
+    "reconcile": ("sotsync.api.database", "reconcile"),
+    "sync": ("sotsync.api.database", "sync"),
+    "doctor": ("sotsync.api.doctor", "doctor"),
+    "HOOK_NAMES": ("sotsync.api.gitsetup", "HOOK_NAMES"),
+    "HOOK_SCRIPT": ("sotsync.api.gitsetup", "HOOK_SCRIPT"),
+    "MERGE_DRIVER": ("sotsync.api.gitsetup", "MERGE_DRIVER"),
+    "HookState": ("sotsync.api.gitsetup", "HookState"),
+    "hooks_install": ("sotsync.api.gitsetup", "hooks_install"),
+    "hooks_status": ("sotsync.api.gitsetup", "hooks_status"),
+    "hooks_uninstall": ("sotsync.api.gitsetup", "hooks_uninstall"),
+    "merge_driver": ("sotsync.api.gitsetup", "merge_driver"),
+    "merge_driver_command": ("sotsync.api.gitsetup", "merge_driver_command"),
+    "Collision": ("sotsync.api.hookchecks", "Collision"),
+    "LedgerChange": ("sotsync.api.hookchecks", "LedgerChange"),
+    "ledger_changes": ("sotsync.api.hookchecks", "ledger_changes"),
+    "lint_staged": ("sotsync.api.hookchecks", "lint_staged"),
+    "push_collisions": ("sotsync.api.hookchecks", "push_collisions"),
+    "staged_ledgers": ("sotsync.api.hookchecks", "staged_ledgers"),
+    "InitResult": ("sotsync.api.ledgers", "InitResult"),
+    "NewEntry": ("sotsync.api.ledgers", "NewEntry"),
+    "describe": ("sotsync.api.ledgers", "describe"),
+    "fix": ("sotsync.api.ledgers", "fix"),
+    "init": ("sotsync.api.ledgers", "init"),
+    "inspect": ("sotsync.api.ledgers", "inspect"),
+    "new": ("sotsync.api.ledgers", "new"),
+    "reservation_ref": ("sotsync.api.ledgers", "reservation_ref"),
+    "reserve_id": ("sotsync.api.ledgers", "reserve_id"),
+    "skeleton": ("sotsync.api.ledgers", "skeleton"),
+    "unlock": ("sotsync.api.ledgers", "unlock"),
+    "LintReport": ("sotsync.api.lint", "LintReport"),
+    "lint": ("sotsync.api.lint", "lint"),
+    "read_baseline": ("sotsync.api.lint", "read_baseline"),
+    "write_baseline": ("sotsync.api.lint", "write_baseline"),
+    "IntegrityResult": ("sotsync.api.recover", "IntegrityResult"),
+    "StuckResult": ("sotsync.api.recover", "StuckResult"),
+    "recover_integrity": ("sotsync.api.recover", "recover_integrity"),
+    "recover_stuck": ("sotsync.api.recover", "recover_stuck"),
+    "recovery_points": ("sotsync.api.recover", "recovery_points"),
+    "utc_text": ("sotsync.api.recover", "utc_text"),
+    "report": ("sotsync.api.report", "report"),
+    "report_data": ("sotsync.api.report", "report_data"),
+    "MigrateResult": ("sotsync.api.snapshots", "MigrateResult"),
+    "PruneResult": ("sotsync.api.snapshots", "PruneResult"),
+    "RefUpdate": ("sotsync.api.snapshots", "RefUpdate"),
+    "RestorePlan": ("sotsync.api.snapshots", "RestorePlan"),
+    "RestoreResult": ("sotsync.api.snapshots", "RestoreResult"),
+    "SnapshotInfo": ("sotsync.api.snapshots", "SnapshotInfo"),
+    "TableDiff": ("sotsync.api.snapshots", "TableDiff"),
+    "VerifyResult": ("sotsync.api.snapshots", "VerifyResult"),
+    "migrate": ("sotsync.api.snapshots", "migrate"),
+    "snapshot_create": ("sotsync.api.snapshots", "snapshot_create"),
+    "snapshot_diff": ("sotsync.api.snapshots", "snapshot_diff"),
+    "snapshot_list": ("sotsync.api.snapshots", "snapshot_list"),
+    "snapshot_prune": ("sotsync.api.snapshots", "snapshot_prune"),
+    "snapshot_pull": ("sotsync.api.snapshots", "snapshot_pull"),
+    "snapshot_push": ("sotsync.api.snapshots", "snapshot_push"),
+    "snapshot_restore": ("sotsync.api.snapshots", "snapshot_restore"),
+    "snapshot_show": ("sotsync.api.snapshots", "snapshot_show"),
+    "snapshot_verify": ("sotsync.api.snapshots", "snapshot_verify"),
+    "status": ("sotsync.api.status", "status"),
+    "Check": ("sotsync.doctor", "Check"),
+    "doctor_summary": ("sotsync.doctor", "summary"),
+}
 
 __all__ = [
     "BINARY_SNIFF",
@@ -187,3 +284,13 @@ __all__ = [
     "utc_text",
     "write_baseline",
 ]
+
+
+def __getattr__(name: str) -> object:
+    try:
+        module, attribute = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'sotsync.api' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value  # later lookups skip this function
+    return value

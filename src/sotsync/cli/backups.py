@@ -10,7 +10,6 @@ from typing import Any
 import click
 
 from sotsync import api
-from sotsync.backup import BackupError
 from sotsync.cli.base import State, cli, pass_state, progress
 from sotsync.cli.database import report_lines
 from sotsync.errors import EXIT_FAILURE, EXIT_OK
@@ -262,6 +261,8 @@ def restore(state: State, path: Path, dry_run: bool, yes: bool, fmt: str) -> int
     config = state.config
     if not dry_run and not yes:
         if not sys.stdin.isatty():
+            from sotsync.backup import BackupError
+
             raise BackupError(
                 f"restoring {path} replaces the workspace's database and ledgers; "
                 "nothing restored without confirmation",
