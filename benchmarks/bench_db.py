@@ -34,109 +34,59 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-OUT_DIR = HERE / "out"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _table import (
+    DEFAULT_CORPUS,
+    HERE,
+    MB,
+    OUT_DIR,
+    BenchError,
+    Row,
+    Sample,
+    child_env,
+    corpus_paths,
+    median_seconds,
+    missed,
+    missing_row,
+    render_table,
+    run_measured,
+    run_quiet,
+    sotsync_script,
+    write_json,
+)
+from _table import fmt_seconds as _fmt_seconds
+
 OUT = OUT_DIR / "bench_db.json"
-DEFAULT_CORPUS = Path("/work/shared/corpus/autopack")
-CORPUS_FILES = ("BUILD_HISTORY.md", "DEBUG_LOG.md", "ARCHITECTURE_DECISIONS.md")
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
-MB = 1_000_000
 RUNS_FULL = 1_000_000
 RUNS_QUICK = 100_000
 # genruns' default "now" is 2026-02-12T18:00; an adopted workspace exempts older runs.
 ADOPTED_SINCE = "2026-02-11T18:00:00Z"
 
-# Runs one command, then reports its wall time, peak RSS and (when asked) its stdout as one
-# JSON line.  It is a separate process so that RUSAGE_CHILDREN describes exactly one child.
-_WRAPPER = """\
-import json, resource, subprocess, sys, time
-keep = sys.argv[1] == "keep"
-t0 = time.perf_counter()
-proc = subprocess.run(
-    sys.argv[2:], stdout=subprocess.PIPE if keep else subprocess.DEVNULL, stderr=subprocess.PIPE
-)
-elapsed = time.perf_counter() - t0
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-rss = rss if sys.platform == "darwin" else rss * 1024
-out = proc.stdout.decode("utf-8", "replace") if keep else ""
-err = proc.stderr.decode("utf-8", "replace")[-2000:]
-print(json.dumps({"seconds": elapsed, "rss": rss, "rc": proc.returncode, "stdout": out,
-                  "stderr": err}))
-"""
 
-
-@dataclass(frozen=True)
-class Sample:
-    """One measured process: wall time (s), peak RSS (bytes), exit code, stdout if kept."""
-
-    seconds: float
-    rss: int
-    rc: int
-    stdout: str = ""
-
-
-@dataclass
-class Row:
-    """One line of the result table (and of the JSON ``results``)."""
-
-    figure: str
-    baseline: str
-    measured: str
-    ratio: float | None
-    target: str
-    met: bool | None
-    unit: str = ""
-    detail: dict[str, Any] = field(default_factory=dict)
-
-
-def child_env() -> dict[str, str]:
-    """The environment of measured processes: bytecode caches on, no database variables."""
-    env = dict(os.environ)
-    for name in ("PYTHONDONTWRITEBYTECODE", "DATABASE_URL", "SOTSYNC_DATABASE_URL"):
-        env.pop(name, None)
-    return env
-
-
-def measure(
+def measure_once(
     argv: Sequence[str],
     cwd: Path,
     env: dict[str, str],
     keep: bool = False,
     ok: Sequence[int] = (0,),
 ) -> Sample:
-    """Run ``argv`` once under the wrapper; an exit code outside ``ok`` is fatal."""
-    proc = subprocess.run(
-        [sys.executable, "-c", _WRAPPER, "keep" if keep else "drop", *argv],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        check=True,
-    )
-    data = json.loads(proc.stdout)
-    if data["rc"] not in ok:
-        raise SystemExit(
-            f"bench_db: {' '.join(argv)} exited {data['rc']} in {cwd}:\n{data['stderr']}"
-        )
-    return Sample(float(data["seconds"]), int(data["rss"]), int(data["rc"]), str(data["stdout"]))
+    """Run ``argv`` once under the timing wrapper; an exit code outside ``ok`` is fatal."""
+    return run_measured(argv, cwd, env, keep=keep, ok=ok)
 
 
-def run_quiet(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> None:
-    """An untimed preparation step; its failure is fatal."""
-    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(
-            f"bench_db: {' '.join(argv)} exited {proc.returncode}:\n{proc.stderr[-2000:]}"
-        )
+def fmt_seconds(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else _fmt_seconds(seconds)
 
 
 def writes_of(sample: Sample) -> int:
@@ -144,33 +94,12 @@ def writes_of(sample: Sample) -> int:
     return int(json.loads(sample.stdout)["writes"])
 
 
-def median_seconds(samples: Sequence[Sample]) -> float:
-    return statistics.median(s.seconds for s in samples)
-
-
-def fmt_seconds(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
-
-
-def sotsync_script() -> Path:
-    """The installed ``sotsync`` console script beside this interpreter."""
-    script = Path(sys.executable).parent / "sotsync"
-    if not script.exists():
-        found = shutil.which("sotsync")
-        if found is None:
-            raise SystemExit("bench_db: the sotsync console script is not installed")
-        script = Path(found)
-    return script
-
-
 def corpus_workspace(corpus: Path, root: Path, env: dict[str, str]) -> Path:
     """A git repository holding the three corpus ledgers in ``docs/``, committed."""
-    missing = [name for name in CORPUS_FILES if not (corpus / name).is_file()]
-    if missing:
-        raise SystemExit(f"bench_db: {corpus} lacks {', '.join(missing)} (use --corpus DIR)")
+    sources = corpus_paths(corpus)
     (root / "docs").mkdir(parents=True)
-    for name in CORPUS_FILES:
-        shutil.copyfile(corpus / name, root / "docs" / name)
+    for source in sources:
+        shutil.copyfile(source, root / "docs" / source.name)
     git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
     run_quiet(["git", "init", "-q", str(root)], root, env)
     run_quiet([*git, "add", "docs"], root, env)
@@ -253,11 +182,11 @@ def sync_sqlite(repo: Path, sotsync: Path, env: dict[str, str], runs: int) -> Sy
     first = []
     for i in range(runs + 1):  # the first one is the warm-up
         fresh()
-        sample = measure(sync, repo, env, keep=True)
+        sample = measure_once(sync, repo, env, keep=True)
         if i:
             first.append(sample)
-    measure(sync, repo, env, keep=True)  # warm-up of the repeated figure
-    repeated = [measure(sync, repo, env, keep=True) for _ in range(runs)]
+    measure_once(sync, repo, env, keep=True)  # warm-up of the repeated figure
+    repeated = [measure_once(sync, repo, env, keep=True) for _ in range(runs)]
     return SyncFigures("sqlite", first, repeated)
 
 
@@ -273,15 +202,15 @@ def sync_postgres(
         with pg.database() as url:
             init, sync = commands(url)
             run_quiet(init, repo, env)
-            sample = measure(sync, repo, env, keep=True)
+            sample = measure_once(sync, repo, env, keep=True)
             if i:
                 first.append(sample)
     with pg.database() as url:
         init, sync = commands(url)
         run_quiet(init, repo, env)
-        measure(sync, repo, env, keep=True)  # the first sync fills the mirror
-        measure(sync, repo, env, keep=True)  # warm-up
-        repeated = [measure(sync, repo, env, keep=True) for _ in range(runs)]
+        measure_once(sync, repo, env, keep=True)  # the first sync fills the mirror
+        measure_once(sync, repo, env, keep=True)  # warm-up
+        repeated = [measure_once(sync, repo, env, keep=True) for _ in range(runs)]
     return SyncFigures("postgresql", first, repeated)
 
 
@@ -310,13 +239,10 @@ def sync_rows(lite: SyncFigures, pg: SyncFigures | None, pg_error: str | None) -
     if pg is None:
         for which in ("first", "repeated"):
             rows.append(
-                Row(
+                missing_row(
                     f"sync corpus, PostgreSQL, {which} run",
-                    "SQLite",
-                    f"not measured: {pg_error}",
-                    None,
                     "≤ 2× SQLite",
-                    False,
+                    f"PostgreSQL not reachable: {pg_error}",
                 )
             )
         return rows
@@ -389,8 +315,8 @@ def reconcile_rows(
         config.unlink(missing_ok=True)
         if since is not None:
             config.write_text(f'expect_since = "{since}"\n', encoding="utf-8")
-        report = json.loads(measure(summary, repo, env, keep=True, ok=(0, 1)).stdout)
-        samples = [measure(command, repo, env, ok=(0, 1)) for _ in range(runs)]
+        report = json.loads(measure_once(summary, repo, env, keep=True, ok=(0, 1)).stdout)
+        samples = [measure_once(command, repo, env, ok=(0, 1)) for _ in range(runs)]
         seconds = median_seconds(samples)
         rss = statistics.median(s.rss for s in samples)
         flagged = report["counts"]["run-needs-entry"]
@@ -430,26 +356,53 @@ def reconcile_rows(
     return rows
 
 
-# --------------------------------------------------------------------------- output
+# --------------------------------------------------------------------------- entry points
 
 
-def _ratio(row: Row) -> str:
-    if row.ratio is None:
-        return "-"
-    return f"{row.ratio:.2f}{row.unit}"
+def measure(
+    quick: bool = False,
+    repeat: int = 5,
+    corpus: Path = DEFAULT_CORPUS,
+    pg_url: str = DEFAULT_PG,
+    info: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Sync (SQLite, PostgreSQL) and reconcile figures as ``_table`` rows.
 
-
-def _met(row: Row) -> str:
-    return "-" if row.met is None else ("yes" if row.met else "NO")
-
-
-def render_table(rows: Sequence[Row]) -> str:
-    header = ("figure", "baseline/target", "measured", "ratio", "met?")
-    cells = [header] + [(r.figure, r.baseline, r.measured, _ratio(r), _met(r)) for r in rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(line.rstrip() for line in lines)
+    *info*, when given, receives what the JSON document records about the run (run database,
+    PostgreSQL error).
+    """
+    sotsync = sotsync_script()
+    env = child_env()
+    n_runs = RUNS_QUICK if quick else RUNS_FULL
+    pg: Postgres | None = None
+    pg_error: str | None = None
+    try:
+        pg = Postgres(pg_url)
+    except Exception as exc:  # psycopg missing or server unreachable: reported, not fatal
+        pg_error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+    runs_db, generated = cached_runs_db(n_runs, env)
+    with tempfile.TemporaryDirectory(prefix="bench-db-") as name:
+        tmp = Path(name)
+        repo = corpus_workspace(corpus, tmp / "corpus", env)
+        lite = sync_sqlite(repo, sotsync, env, repeat)
+        pg_figures = None
+        if pg is not None:
+            try:
+                pg_figures = sync_postgres(pg, repo, sotsync, env, repeat)
+            finally:
+                pg.close()
+        rows = sync_rows(lite, pg_figures, pg_error)
+        big = corpus_workspace(corpus, tmp / "reconcile", env)
+        rows += reconcile_rows(big, runs_db, sotsync, env, repeat, n_runs)
+    if info is not None:
+        info.update(
+            reconcile_runs=n_runs,
+            runs_db=str(runs_db),
+            runs_db_generated=generated,
+            postgres=None if pg_error else pg_url,
+            postgres_error=pg_error,
+        )
+    return [r.to_dict() for r in rows]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -467,38 +420,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
 
-    sotsync = sotsync_script()
-    env = child_env()
-    n_runs = RUNS_QUICK if args.quick else RUNS_FULL
     dont_write = os.environ.get("PYTHONDONTWRITEBYTECODE")
     started = time.perf_counter()
-    pg: Postgres | None = None
-    pg_error: str | None = None
+    info: dict[str, Any] = {}
     try:
-        pg = Postgres(args.pg_url)
-    except Exception as exc:  # psycopg missing or server unreachable: reported, not fatal
-        pg_error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
-    runs_db, generated = cached_runs_db(n_runs, env)
-    with tempfile.TemporaryDirectory(prefix="bench-db-") as name:
-        tmp = Path(name)
-        repo = corpus_workspace(args.corpus, tmp / "corpus", env)
-        lite = sync_sqlite(repo, sotsync, env, args.runs)
-        pg_figures = None
-        if pg is not None:
-            try:
-                pg_figures = sync_postgres(pg, repo, sotsync, env, args.runs)
-            finally:
-                pg.close()
-        rows = sync_rows(lite, pg_figures, pg_error)
-        big = corpus_workspace(args.corpus, tmp / "reconcile", env)
-        rows += reconcile_rows(big, runs_db, sotsync, env, args.runs, n_runs)
+        rows = [
+            Row.from_dict(r) for r in measure(args.quick, args.runs, args.corpus, args.pg_url, info)
+        ]
+    except BenchError as exc:
+        print(f"bench_db: {exc}", file=sys.stderr)
+        return 2
     elapsed = time.perf_counter() - started
 
     print(render_table(rows))
     print()
     print(
         f"medians of {args.runs} runs, whole processes, each figure after one untimed warm-up "
-        f"run; run database {runs_db}{' (generated now)' if generated else ' (cached)'}; "
+        f"run; run database {info['runs_db']}"
+        f"{' (generated now)' if info['runs_db_generated'] else ' (cached)'}; "
         f"python {platform.python_version()}, {platform.platform()}"
     )
     if dont_write:
@@ -506,31 +445,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"note: PYTHONDONTWRITEBYTECODE={dont_write} is set here; it was removed from the "
             "measured processes' environment so that bytecode caches are written and used"
         )
-    missed = [r.figure.strip() for r in rows if r.met is False]
-    print(f"targets missed: {'; '.join(missed)}" if missed else "all targets met")
+    lost = missed(rows)
+    print(f"targets missed: {'; '.join(lost)}" if lost else "all targets met")
 
-    doc = {
-        "version": 1,
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "runs": args.runs,
-        "quick": args.quick,
-        "reconcile_runs": n_runs,
-        "runs_db": str(runs_db),
-        "corpus": str(args.corpus),
-        "postgres": None if pg_error else args.pg_url,
-        "postgres_error": pg_error,
-        "sotsync": str(sotsync),
-        "python": sys.version,
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "pythondontwritebytecode_in_parent": dont_write,
-        "elapsed_seconds": elapsed,
-        "results": [asdict(r) for r in rows],
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_json(
+        args.out,
+        {
+            "version": 2,
+            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "runs": args.runs,
+            "quick": args.quick,
+            **info,
+            "corpus": str(args.corpus),
+            "python": sys.version,
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "pythondontwritebytecode_in_parent": dont_write,
+            "elapsed_seconds": elapsed,
+            "results": [r.to_dict() for r in rows],
+        },
+    )
     print(f"wrote {args.out}")
-    return 1 if missed else 0
+    return 1 if lost else 0
 
 
 if __name__ == "__main__":

@@ -18,48 +18,50 @@ Every process is started through a small wrapper process that times it and reads
 with ``getrusage(RUSAGE_CHILDREN)``, so measurements never mix.  Each command runs once untimed
 first (file cache, bytecode caches), then ``--runs`` times; the table shows medians.  Children run
 without ``PYTHONDONTWRITEBYTECODE`` so that bytecode caches are written and used, as on a normal
-installation.  Results go to stdout as a table and to ``benchmarks/out/bench_lint.json``.
+installation.  Results go to stdout as a table and to ``benchmarks/out/bench_lint.json``;
+``measure()`` returns the same rows to ``benchmarks/run``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-OUT = HERE / "out" / "bench_lint.json"
-DEFAULT_CORPUS = Path("/work/shared/corpus/autopack")
-CORPUS_FILES = ("BUILD_HISTORY.md", "DEBUG_LOG.md", "ARCHITECTURE_DECISIONS.md")
-MB = 1_000_000
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _table import (
+    DEFAULT_CORPUS,
+    HERE,
+    MB,
+    OUT_DIR,
+    BenchError,
+    Row,
+    child_env,
+    corpus_paths,
+    fmt_seconds,
+    median_rss,
+    median_seconds,
+    missed,
+    render_table,
+    repeat_measured,
+    sotsync_script,
+    write_json,
+)
+
+OUT = OUT_DIR / "bench_lint.json"
 SIZES_MB = (5.0, 20.0, 50.0)
 QUICK_SIZES_MB = (0.5, 2.0, 5.0)
 STARTUP_RUNS = 20
-
-# Runs one command, then reports its wall time and peak RSS as one JSON line.  It is a separate
-# process so that RUSAGE_CHILDREN describes exactly one child.
-_WRAPPER = """\
-import json, resource, subprocess, sys, time
-t0 = time.perf_counter()
-proc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-elapsed = time.perf_counter() - t0
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-rss = rss if sys.platform == "darwin" else rss * 1024
-err = proc.stderr.decode("utf-8", "replace")[-2000:]
-print(json.dumps({"seconds": elapsed, "rss": rss, "rc": proc.returncode, "stderr": err}))
-"""
 
 _MDIT_SCRIPT = """\
 import sys
@@ -71,67 +73,6 @@ for path in sys.argv[1:]:
 """
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One measured process: wall time (s), peak RSS (bytes), exit code."""
-
-    seconds: float
-    rss: int
-    rc: int
-
-
-@dataclass
-class Row:
-    """One line of the result table (and of the JSON ``results``)."""
-
-    figure: str
-    measured: str
-    baseline: str
-    ratio: float | None
-    target: str
-    met: bool | None
-    unit: str = ""
-    detail: dict[str, Any] = field(default_factory=dict)
-
-
-def child_env() -> dict[str, str]:
-    """The environment of measured processes: bytecode caches on."""
-    env = dict(os.environ)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return env
-
-
-def measure(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> Sample:
-    """Run ``argv`` once under the wrapper; exit codes other than 0 and 1 are fatal."""
-    proc = subprocess.run(
-        [sys.executable, "-c", _WRAPPER, *argv],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        check=True,
-    )
-    data = json.loads(proc.stdout)
-    if data["rc"] not in (0, 1):
-        raise SystemExit(
-            f"bench_lint: {' '.join(argv)} exited {data['rc']} in {cwd}:\n{data['stderr']}"
-        )
-    return Sample(float(data["seconds"]), int(data["rss"]), int(data["rc"]))
-
-
-def repeat(argv: Sequence[str], cwd: Path, env: dict[str, str], runs: int) -> list[Sample]:
-    """One untimed warm-up run, then ``runs`` measured ones."""
-    measure(argv, cwd, env)
-    return [measure(argv, cwd, env) for _ in range(runs)]
-
-
-def median_seconds(samples: Sequence[Sample]) -> float:
-    return statistics.median(s.seconds for s in samples)
-
-
-def median_rss(samples: Sequence[Sample]) -> float:
-    return statistics.median(s.rss for s in samples)
-
-
 def git_workspace(root: Path) -> Path:
     """An empty git repository with a ``docs/`` folder, for ledgers to be copied into."""
     root.mkdir(parents=True)
@@ -140,30 +81,15 @@ def git_workspace(root: Path) -> Path:
     return root
 
 
-def sotsync_script() -> Path:
-    """The installed ``sotsync`` console script beside this interpreter."""
-    script = Path(sys.executable).parent / "sotsync"
-    if not script.exists():
-        found = shutil.which("sotsync")
-        if found is None:
-            raise SystemExit("bench_lint: the sotsync console script is not installed")
-        script = Path(found)
-    return script
-
-
 def load_generator() -> Callable[..., bytes]:
     spec = importlib.util.spec_from_file_location("genledger", HERE / "genledger.py")
     if spec is None or spec.loader is None:
-        raise SystemExit("bench_lint: benchmarks/genledger.py not found")
+        raise BenchError("benchmarks/genledger.py not found")
     module = importlib.util.module_from_spec(spec)
     sys.modules["genledger"] = module  # dataclasses in genledger look their module up
     spec.loader.exec_module(module)
     generate: Callable[..., bytes] = module.generate_ledger
     return generate
-
-
-def fmt_seconds(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 # --------------------------------------------------------------------------- figures
@@ -174,20 +100,17 @@ def bench_corpus(
 ) -> list[Row]:
     from markdown_it import MarkdownIt
 
-    missing = [name for name in CORPUS_FILES if not (corpus / name).is_file()]
-    if missing:
-        raise SystemExit(f"bench_lint: {corpus} lacks {', '.join(missing)} (use --corpus DIR)")
     repo = git_workspace(tmp / "corpus")
     paths = []
-    for name in CORPUS_FILES:
-        target = repo / "docs" / name
-        target.write_bytes((corpus / name).read_bytes())
+    for source in corpus_paths(corpus):
+        target = repo / "docs" / source.name
+        target.write_bytes(source.read_bytes())
         paths.append(target)
     size = sum(p.stat().st_size for p in paths)
     texts = [p.read_bytes().decode("utf-8", "replace") for p in paths]
 
     command = [str(sotsync), "--repo", str(repo), "lint", "--fail-on", "never"]
-    lint = repeat(command, repo, env, runs)
+    lint = repeat_measured(command, repo, env, runs)
 
     def parse_all() -> None:
         md = MarkdownIt("commonmark").enable("table")
@@ -200,12 +123,11 @@ def bench_corpus(
         started = time.perf_counter()
         parse_all()
         in_process.append(time.perf_counter() - started)
-    whole = repeat([sys.executable, "-c", _MDIT_SCRIPT, *map(str, paths)], repo, env, runs)
+    whole = repeat_measured([sys.executable, "-c", _MDIT_SCRIPT, *map(str, paths)], repo, env, runs)
 
     lint_s = median_seconds(lint)
     parse_s = statistics.median(in_process)
     whole_s = median_seconds(whole)
-    label = f"lint corpus ({len(paths)} files, {size / MB:.2f} MB), whole process, cold"
     detail = {
         "bytes": size,
         "lint_seconds": [s.seconds for s in lint],
@@ -215,21 +137,21 @@ def bench_corpus(
     }
     return [
         Row(
-            label,
-            fmt_seconds(lint_s),
-            f"markdown-it parse, in process {fmt_seconds(parse_s)}",
-            lint_s / parse_s,
-            "≤ 0.5",
-            lint_s / parse_s <= 0.5,
+            figure=f"lint corpus ({len(paths)} files, {size / MB:.2f} MB), whole process, cold",
+            baseline=f"markdown-it parse, in process {fmt_seconds(parse_s)}",
+            value=fmt_seconds(lint_s),
+            ratio=lint_s / parse_s,
+            target="≤ 0.5",
+            met=lint_s / parse_s <= 0.5,
             detail=detail,
         ),
         Row(
-            "  same, against markdown-it whole process",
-            fmt_seconds(lint_s),
-            f"python + markdown-it parse {fmt_seconds(whole_s)}",
-            lint_s / whole_s,
-            "(shown only)",
-            None,
+            figure="  same, against markdown-it whole process",
+            baseline=f"python + markdown-it parse {fmt_seconds(whole_s)}",
+            value=fmt_seconds(lint_s),
+            ratio=lint_s / whole_s,
+            target="(shown only)",
+            met=None,
         ),
     ]
 
@@ -246,9 +168,8 @@ def bench_large(
         ledger.write_bytes(generate(int(size_mb * MB), seed=0))
         nbytes = ledger.stat().st_size
         mbytes = nbytes / MB
-        samples = repeat(
-            [str(sotsync), "--repo", str(repo), "lint", "--fail-on", "never"], repo, env, runs
-        )
+        command = [str(sotsync), "--repo", str(repo), "lint", "--fail-on", "never"]
+        samples = repeat_measured(command, repo, env, runs)
         seconds = median_seconds(samples)
         rss = median_rss(samples)
         per_mb[size_mb] = seconds / mbytes
@@ -260,24 +181,23 @@ def bench_large(
         }
         rows.append(
             Row(
-                f"lint {size_mb:g} MB ledger: throughput",
-                f"{fmt_seconds(seconds)}",
-                f"{mbytes:.1f} MB",
-                mbytes / seconds,
-                "≥ 20 MB/s" if largest else "(shown only)",
-                mbytes / seconds >= 20 if largest else None,
-                unit=" MB/s",
+                figure=f"lint {size_mb:g} MB ledger: throughput",
+                baseline=f"target 20 MB/s ({mbytes:.1f} MB in {fmt_seconds(seconds)})",
+                value=f"{mbytes / seconds:.1f} MB/s",
+                ratio=mbytes / seconds / 20,
+                target="≥ 20 MB/s" if largest else "(shown only)",
+                met=mbytes / seconds >= 20 if largest else None,
                 detail=detail,
             )
         )
         rows.append(
             Row(
-                f"lint {size_mb:g} MB ledger: peak RSS",
-                f"{rss / MB:.0f} MB",
-                f"file {mbytes:.1f} MB",
-                rss / nbytes,
-                "≤ 5×" if largest else "(shown only)",
-                rss / nbytes <= 5 if largest else None,
+                figure=f"lint {size_mb:g} MB ledger: peak RSS",
+                baseline=f"file {mbytes:.1f} MB",
+                value=f"{rss / MB:.0f} MB",
+                ratio=rss / nbytes,
+                target="≤ 5×" if largest else "(shown only)",
+                met=rss / nbytes <= 5 if largest else None,
                 unit="×",
             )
         )
@@ -286,12 +206,12 @@ def bench_large(
     growth = per_mb[large] / per_mb[small]
     rows.append(
         Row(
-            f"lint time per MB, {large:g} MB vs {small:g} MB",
-            f"{per_mb[large] * 1000:.1f} ms/MB",
-            f"{per_mb[small] * 1000:.1f} ms/MB",
-            growth,
-            "≤ 1.3",
-            growth <= 1.3,
+            figure=f"lint time per MB, {large:g} MB vs {small:g} MB (linear growth)",
+            baseline=f"{per_mb[small] * 1000:.1f} ms/MB",
+            value=f"{per_mb[large] * 1000:.1f} ms/MB",
+            ratio=growth,
+            target="≤ 1.3",
+            met=growth <= 1.3,
             detail={"seconds_per_mb": {f"{k:g}": v for k, v in per_mb.items()}},
         )
     )
@@ -299,17 +219,18 @@ def bench_large(
 
 
 def bench_startup(tmp: Path, sotsync: Path, env: dict[str, str], runs: int) -> list[Row]:
-    version = repeat([str(sotsync), "--version"], tmp, env, runs)
-    bare = repeat([sys.executable, "-c", "pass"], tmp, env, runs)
+    version = repeat_measured([str(sotsync), "--version"], tmp, env, runs)
+    bare = repeat_measured([sys.executable, "-c", "pass"], tmp, env, runs)
     version_s, bare_s = median_seconds(version), median_seconds(bare)
     return [
         Row(
-            "sotsync --version, whole process",
-            fmt_seconds(version_s),
-            f"python -c pass {fmt_seconds(bare_s)}",
-            version_s / bare_s,
-            "≤ 1.5",
-            version_s / bare_s <= 1.5,
+            figure="sotsync --version, whole process",
+            baseline=f"python -c pass {fmt_seconds(bare_s)}",
+            value=fmt_seconds(version_s),
+            ratio=version_s / bare_s,
+            target="≤ 1.5",
+            met=version_s / bare_s <= 1.5,
+            unit="×",
             detail={
                 "version_seconds": [s.seconds for s in version],
                 "python_pass_seconds": [s.seconds for s in bare],
@@ -318,29 +239,23 @@ def bench_startup(tmp: Path, sotsync: Path, env: dict[str, str], runs: int) -> l
     ]
 
 
-# --------------------------------------------------------------------------- output
-
-
-def _ratio(row: Row) -> str:
-    if row.ratio is None:
-        return "-"
-    number = f"{row.ratio:.1f}" if row.ratio >= 10 else f"{row.ratio:.2f}"
-    return number + row.unit
-
-
-def _met(row: Row) -> str:
-    return "-" if row.met is None else ("yes" if row.met else "NO")
-
-
-def render_table(rows: Sequence[Row]) -> str:
-    header = ("figure", "measured", "baseline", "ratio", "target", "met?")
-    cells = [header] + [
-        (r.figure, r.measured, r.baseline, _ratio(r), r.target, _met(r)) for r in rows
-    ]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(line.rstrip() for line in lines)
+def measure(
+    quick: bool = False,
+    repeat: int = 5,
+    corpus: Path = DEFAULT_CORPUS,
+    startup: bool = True,
+) -> list[dict[str, Any]]:
+    """Every lint figure (and, with *startup*, ``sotsync --version``) as ``_table`` rows."""
+    sotsync = sotsync_script()
+    env = child_env()
+    sizes = QUICK_SIZES_MB if quick else SIZES_MB
+    with tempfile.TemporaryDirectory(prefix="bench-lint-") as name:
+        tmp = Path(name)
+        rows = bench_corpus(corpus, tmp, sotsync, env, repeat)
+        rows += bench_large(sizes, tmp, sotsync, env, repeat)
+        if startup:
+            rows += bench_startup(tmp, sotsync, env, max(STARTUP_RUNS, repeat))
+    return [r.to_dict() for r in rows]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -353,16 +268,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
 
-    sotsync = sotsync_script()
-    env = child_env()
-    sizes = QUICK_SIZES_MB if args.quick else SIZES_MB
     dont_write = os.environ.get("PYTHONDONTWRITEBYTECODE")
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="bench-lint-") as name:
-        tmp = Path(name)
-        rows = bench_corpus(args.corpus, tmp, sotsync, env, args.runs)
-        rows += bench_large(sizes, tmp, sotsync, env, args.runs)
-        rows += bench_startup(tmp, sotsync, env, max(STARTUP_RUNS, args.runs))
+    try:
+        rows = [Row.from_dict(r) for r in measure(args.quick, args.runs, args.corpus)]
+    except BenchError as exc:
+        print(f"bench_lint: {exc}", file=sys.stderr)
+        return 2
     elapsed = time.perf_counter() - started
 
     print(render_table(rows))
@@ -376,29 +288,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"note: PYTHONDONTWRITEBYTECODE={dont_write} is set here; it was removed from the "
             "measured processes' environment so that bytecode caches are written and used"
         )
-    missed = [r.figure.strip() for r in rows if r.met is False]
-    print(f"targets missed: {'; '.join(missed)}" if missed else "all targets met")
+    lost = missed(rows)
+    print(f"targets missed: {'; '.join(lost)}" if lost else "all targets met")
 
-    doc = {
-        "version": 1,
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "runs": args.runs,
-        "startup_runs": max(STARTUP_RUNS, args.runs),
-        "quick": args.quick,
-        "sizes_mb": list(sizes),
-        "corpus": str(args.corpus),
-        "sotsync": str(sotsync),
-        "python": sys.version,
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "pythondontwritebytecode_in_parent": dont_write,
-        "elapsed_seconds": elapsed,
-        "results": [asdict(r) for r in rows],
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_json(
+        args.out,
+        {
+            "version": 2,
+            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "runs": args.runs,
+            "startup_runs": max(STARTUP_RUNS, args.runs),
+            "quick": args.quick,
+            "sizes_mb": list(QUICK_SIZES_MB if args.quick else SIZES_MB),
+            "corpus": str(args.corpus),
+            "python": sys.version,
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "pythondontwritebytecode_in_parent": dont_write,
+            "elapsed_seconds": elapsed,
+            "results": [r.to_dict() for r in rows],
+        },
+    )
     print(f"wrote {args.out}")
-    return 1 if missed else 0
+    return 1 if lost else 0
 
 
 if __name__ == "__main__":

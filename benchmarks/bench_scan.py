@@ -10,15 +10,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _table import CORPUS_FILES, DEFAULT_CORPUS
 
 from sotsync.ledger.blocks import split_lines
 from sotsync.ledger.mdref import reference_blocks
 from sotsync.ledger.scan import scan_blocks
-
-CORPUS = Path("/work/shared/corpus/autopack")
-NAMES = ["ARCHITECTURE_DECISIONS.md", "BUILD_HISTORY.md", "DEBUG_LOG.md"]
 
 
 def _read(path: Path) -> str:
@@ -35,14 +36,15 @@ def _best(fn: Callable[[], object], repeat: int) -> float:
     return best
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--times", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--ledger-mb", type=float, default=50.0)
-    args = ap.parse_args()
+    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="corpus directory")
+    args = ap.parse_args(argv)
 
-    text = "".join(_read(CORPUS / n) for n in NAMES)
+    text = "".join(_read(args.corpus / n) for n in sorted(CORPUS_FILES))
     text *= args.times
     mb = len(text.encode()) / 1e6
     lines = split_lines(text)
@@ -55,19 +57,19 @@ def main() -> None:
     split = mb / _best(lambda: split_lines(text), args.repeat)
     print(f"  (split_lines alone: {split:.1f} MB/s)")
 
-    sys.path.insert(0, str(Path(__file__).parent))
     try:
         from genledger import generate_ledger  # type: ignore[import-not-found]
     except ImportError:
         print("benchmarks/genledger.py not available: generated ledger skipped")
-        return
+        return 0
     for crlf in (False, True):
         data = generate_ledger(int(args.ledger_mb * 1e6), seed=0, crlf=crlf).decode("utf-8")
         gmb = len(data.encode()) / 1e6
         glines = split_lines(data)
         speed = gmb / _best(lambda: scan_blocks(glines), args.repeat)  # noqa: B023
         print(f"generated ledger ({gmb:.1f} MB, crlf={crlf}): scan_blocks {speed:.1f} MB/s")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1329,3 +1329,16 @@ def test_write_baseline_records_everything_even_with_baseline(
     code, _out, err = sot("--repo", demo.path, "lint", "--baseline", base, "--write-baseline", base)
     assert code == 0 and err == "wrote 16 finding(s) to " + str(base) + "\n"
     assert sot("--repo", demo.path, "lint", "--baseline", base)[0] == 0
+
+
+def test_api_exports_resolve_to_their_objects_not_to_modules() -> None:
+    # Exports load lazily; a submodule named like an export would shadow it once imported.
+    import pkgutil
+    import types
+
+    from sotsync import api
+
+    submodules = {m.name for m in pkgutil.iter_modules(api.__path__)}
+    assert not submodules & set(api.__all__)
+    for name in api.__all__:
+        assert not isinstance(getattr(api, name), types.ModuleType), name

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sotsync.errors import LedgerError
-from sotsync.fsio import atomic_write_bytes, read_ledger_bytes
+from sotsync.fsio import TMP_MARKER, atomic_write_bytes, read_ledger_bytes
 
 CONTENT = "\ufeff# Ledger\r\n| a \\| b |\r\nno final newline".encode()
 
@@ -190,3 +190,15 @@ def test_failed_write_removes_the_temp_file_and_keeps_the_old_content(tmp_path: 
     assert out == "cannot write X.md: File too large"
     assert target.read_bytes() == b"old content"
     assert _leftovers(tmp_path) == []
+
+
+def test_write_removes_temp_files_of_killed_writes_of_the_same_file(tmp_path: Path) -> None:
+    target = tmp_path / "LEDGER.md"
+    stale = tmp_path / f".LEDGER.md{TMP_MARKER}0123456789ab"
+    other = tmp_path / f".OTHER.md{TMP_MARKER}0123456789ab"
+    stale.write_bytes(b"half a ledg")
+    other.write_bytes(b"another file's")
+    atomic_write_bytes(target, b"whole\n")
+    assert target.read_bytes() == b"whole\n"
+    assert not stale.exists()
+    assert other.exists()  # only temp files of the file written are ours to judge

@@ -499,3 +499,29 @@ def test_driver_on_a_file_that_is_not_a_ledger(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert (tmp_path / "a").read_bytes() == b"<<<<<<< ours\ntwo\n=======\nthree\n>>>>>>> theirs\n"
+
+
+def test_a_row_added_on_their_side_when_ours_has_no_index_table_becomes_a_conflict() -> None:
+    # Found by the stress fuzzer: this used to fail an internal assertion.
+    head = (
+        b"\xef\xbb\xbf# Build History\n\n<!-- AUTO-GENERATED SUMMARY - DO NOT EDIT MANUALLY -->\n"
+        b"**Summary**: 0 build entries documented | Last updated: x\n"
+        b"<!-- END AUTO-GENERATED SUMMARY -->\n\n<!-- META\nTotal_Builds: 0\n-->\n\n"
+    )
+    table = b"## INDEX\n\n| Timestamp | BUILD-ID |\n|---|---|\n"
+    base = (
+        head
+        + table
+        + (
+            b"| 2026-01-01 | BUILD-002\n"
+            b"| 2026-01-01 | BUILD-001 | 2026-01-01 | BUILD-001\n\n## BUILDS"
+        )
+    )
+    ours = head + b"## BUILDS\n\n### BUILD-001 | 2026-01-01 | fix"  # dropped the table
+    theirs = head + table + b"| 2026-01-01 | BUILD-001\n\n## BUILDS"
+    result = merge(base, ours, theirs)
+    assert result.conflicts == 1
+    assert result.data.endswith(
+        b"## BUILDS\n\n<<<<<<< ours\n=======\n| 2026-01-01 | BUILD-001\n>>>>>>> theirs\n"
+        b"### BUILD-001 | 2026-01-01 | fix"
+    )

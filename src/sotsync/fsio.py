@@ -10,6 +10,7 @@ not interpret the bytes (no decoding, no parsing), take locks, or know about con
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import stat
 from pathlib import Path
@@ -104,6 +105,18 @@ def _create_temp(directory: Path, name: str) -> tuple[int, Path]:
             continue
 
 
+def _remove_stale_temps(directory: Path, name: str) -> None:
+    """Remove temp files of earlier writes of ``name`` that were killed before their rename.
+
+    Every writer of a file sotsync owns holds the workspace lock (the merge driver writes a
+    file git gives it alone), so a temp file of the same name that exists after our rename
+    belongs to a dead process: without this, each kill would leave an untracked file behind.
+    """
+    for stale in directory.glob(f".{glob.escape(name)}{TMP_MARKER}*"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+
+
 def atomic_write_bytes(path: Path, data: bytes, display: str | None = None) -> None:
     """Replace the content of *path* with *data* so that readers see the old or the new bytes.
 
@@ -140,6 +153,7 @@ def atomic_write_bytes(path: Path, data: bytes, display: str | None = None) -> N
             os.chmod(tmp, mode)
         os.replace(tmp, target)
         tmp = None
+        _remove_stale_temps(directory, target.name)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         if isinstance(exc, FileNotFoundError) and not directory.is_dir():

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
         reconcile,
         sync,
     )
-    from sotsync.api.doctor import doctor
+    from sotsync.api.diagnosis import doctor
     from sotsync.api.gitsetup import (
         HOOK_NAMES,
         HOOK_SCRIPT,
@@ -75,7 +75,8 @@ if TYPE_CHECKING:
         skeleton,
         unlock,
     )
-    from sotsync.api.lint import LintReport, lint, read_baseline, write_baseline
+    from sotsync.api.linting import LintReport, lint, read_baseline, write_baseline
+    from sotsync.api.overview import status
     from sotsync.api.recover import (
         IntegrityResult,
         StuckResult,
@@ -84,7 +85,7 @@ if TYPE_CHECKING:
         recovery_points,
         utc_text,
     )
-    from sotsync.api.report import report, report_data
+    from sotsync.api.reporting import report, report_data
     from sotsync.api.snapshots import (
         MigrateResult,
         PruneResult,
@@ -105,7 +106,6 @@ if TYPE_CHECKING:
         snapshot_show,
         snapshot_verify,
     )
-    from sotsync.api.status import status
     from sotsync.doctor import Check
     from sotsync.doctor import summary as doctor_summary
 
@@ -135,7 +135,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "open_database": ("sotsync.api.database", "open_database"),
     "reconcile": ("sotsync.api.database", "reconcile"),
     "sync": ("sotsync.api.database", "sync"),
-    "doctor": ("sotsync.api.doctor", "doctor"),
+    "doctor": ("sotsync.api.diagnosis", "doctor"),
     "HOOK_NAMES": ("sotsync.api.gitsetup", "HOOK_NAMES"),
     "HOOK_SCRIPT": ("sotsync.api.gitsetup", "HOOK_SCRIPT"),
     "MERGE_DRIVER": ("sotsync.api.gitsetup", "MERGE_DRIVER"),
@@ -162,18 +162,18 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "reserve_id": ("sotsync.api.ledgers", "reserve_id"),
     "skeleton": ("sotsync.api.ledgers", "skeleton"),
     "unlock": ("sotsync.api.ledgers", "unlock"),
-    "LintReport": ("sotsync.api.lint", "LintReport"),
-    "lint": ("sotsync.api.lint", "lint"),
-    "read_baseline": ("sotsync.api.lint", "read_baseline"),
-    "write_baseline": ("sotsync.api.lint", "write_baseline"),
+    "LintReport": ("sotsync.api.linting", "LintReport"),
+    "lint": ("sotsync.api.linting", "lint"),
+    "read_baseline": ("sotsync.api.linting", "read_baseline"),
+    "write_baseline": ("sotsync.api.linting", "write_baseline"),
     "IntegrityResult": ("sotsync.api.recover", "IntegrityResult"),
     "StuckResult": ("sotsync.api.recover", "StuckResult"),
     "recover_integrity": ("sotsync.api.recover", "recover_integrity"),
     "recover_stuck": ("sotsync.api.recover", "recover_stuck"),
     "recovery_points": ("sotsync.api.recover", "recovery_points"),
     "utc_text": ("sotsync.api.recover", "utc_text"),
-    "report": ("sotsync.api.report", "report"),
-    "report_data": ("sotsync.api.report", "report_data"),
+    "report": ("sotsync.api.reporting", "report"),
+    "report_data": ("sotsync.api.reporting", "report_data"),
     "MigrateResult": ("sotsync.api.snapshots", "MigrateResult"),
     "PruneResult": ("sotsync.api.snapshots", "PruneResult"),
     "RefUpdate": ("sotsync.api.snapshots", "RefUpdate"),
@@ -192,7 +192,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "snapshot_restore": ("sotsync.api.snapshots", "snapshot_restore"),
     "snapshot_show": ("sotsync.api.snapshots", "snapshot_show"),
     "snapshot_verify": ("sotsync.api.snapshots", "snapshot_verify"),
-    "status": ("sotsync.api.status", "status"),
+    "status": ("sotsync.api.overview", "status"),
     "Check": ("sotsync.doctor", "Check"),
     "doctor_summary": ("sotsync.doctor", "summary"),
 }

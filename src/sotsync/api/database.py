@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sotsync import fsio, gitrepo
 from sotsync.api.common import _eol_rules, ledger_specs, load_ledger
 from sotsync.api.ledgers import _fix_ledgers, _ids_on_branches, _reserved_ids
-from sotsync.api.lint import LintReport, lint
+from sotsync.api.linting import LintReport, lint
 from sotsync.config import Config, LedgerSpec
 from sotsync.errors import SotsyncError, UsageError
 from sotsync.ledger.lint import lint_ledger

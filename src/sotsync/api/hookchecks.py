@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sotsync import fsio, gitrepo
 from sotsync.api.common import BINARY_SNIFF, _eol_rules
-from sotsync.api.lint import LintReport, _only_new
+from sotsync.api.linting import LintReport, _only_new
 from sotsync.config import Config, LedgerSpec
 from sotsync.errors import LedgerError
 from sotsync.ledger.lint import lint_ledger

@@ -318,7 +318,9 @@ class _Merger:
         if rows:
             return max(r.line for r in self.ours.table_rows) + 1
         table = self.ours.index_table
-        assert table is not None
+        if table is None:  # ours has no INDEX table: the row waits above the first entry
+            entries = self.ours.entries
+            return entries[0].line if entries else len(self.ours.lines)
         return table.rows[0] + 2
 
     def merge_rows(self) -> None:
@@ -351,7 +353,9 @@ class _Merger:
             if old is not None and old.text_key == other.text_key:
                 continue
             added = [_row_text(self.theirs, other) + self.newline]
-            if old is not None:
+            if old is not None or self.ours.index_table is None:
+                # A changed row, or a new one with no table on our side to put it in: the
+                # person resolving the conflict decides; the row is kept either way.
                 added = self._conflict([], added)
             assert other.id is not None
             self.insert[self._row_position(id_key(other.id))].append(

@@ -1,7 +1,7 @@
 """The operator's page (SPEC §7, `sotsync report --html`): rendering only.
 
 ``page`` builds one self-contained HTML document, ``svg`` its charts.  The data comes from
-``sotsync.api.report``; nothing here reads files, talks to a database or prints.
+``sotsync.api.reporting``; nothing here reads files, talks to a database or prints.
 """
 
 from sotsync.report.page import render_html

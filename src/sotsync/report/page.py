@@ -34,7 +34,7 @@ def _figure(name: str, value: object, tag: str = "td", cls: str = "n") -> str:
 
 
 def render_html(data: Mapping[str, Any]) -> str:
-    """The whole page for the data gathered by ``sotsync.api.report``."""
+    """The whole page for the data gathered by ``sotsync.api.reporting``."""
     title = f"sotsync report: {data['workspace_name']}"
     body = [
         f"<h1>{escape(title)}</h1>",
