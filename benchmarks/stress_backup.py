@@ -17,14 +17,12 @@ Usage: ``python benchmarks/stress_backup.py [--trials N] [--rows N] [--seed N]``
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -39,7 +37,7 @@ from stress_snapshot import (  # noqa: E402
     integrity,
     make_db,
     spread,
-    table,
+    standalone,
 )
 
 LEDGER = "# Build History\n\n| Date | ID | Title |\n|---|---|---|\n"
@@ -233,30 +231,8 @@ def restore_trials(ws: Workspace, trials: int, rng: random.Random) -> Outcome:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trials", type=int, default=200, help="kill trials per operation")
-    parser.add_argument("--rows", type=int, default=200_000, help="rows in the database")
-    parser.add_argument("--seed", type=int, default=20261204)
-    parser.add_argument("--only", choices=("backup", "restore"), default=None)
-    args = parser.parse_args(argv)
-    rng = random.Random(args.seed)
-    outcomes = []
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="sotsync-stress-backup-") as tmp:
-        for operation, run in (("backup", backup_trials), ("restore", restore_trials)):
-            if args.only not in (None, operation):
-                continue
-            ws = Workspace(Path(tmp) / operation, args.rows)
-            outcomes.append(run(ws, args.trials, rng))
-    print(table(outcomes))
-    print(f"total {time.perf_counter() - started:.1f}s, seed {args.seed}, rows {args.rows}")
-    for o in outcomes:
-        if o.leftover_example:
-            print(f"{o.operation}: left behind by a kill, e.g. {o.leftover_example}")
-    failures = [f for o in outcomes for f in o.failures]
-    for failure in failures[:50]:
-        print("FAIL", failure)
-    return 1 if failures else 0
+    trials = {"backup": backup_trials, "restore": restore_trials}
+    return standalone(argv, __doc__.split("\n\n")[0], trials, Workspace, 200_000)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICE = "laptop"
@@ -375,33 +376,48 @@ def table(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def standalone(
+    argv: list[str] | None,
+    description: str,
+    trials: dict[str, Callable[[Any, int, random.Random], Outcome]],
+    workspace: Callable[[Path, int], Any],
+    default_rows: int,
+) -> int:
+    """The command line of a stress script: kill trials per operation, a table, exit 1 on failure.
+
+    Shared by this script and ``stress_backup.py``; ``benchmarks/stress.py`` calls the trial
+    functions directly.
+    """
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--trials", type=int, default=200, help="kill trials per operation")
-    parser.add_argument("--rows", type=int, default=30_000, help="rows in the source database")
+    parser.add_argument("--rows", type=int, default=default_rows, help="rows in the database")
     parser.add_argument("--seed", type=int, default=20261204)
-    parser.add_argument("--only", choices=("create", "restore"), default=None)
+    parser.add_argument("--only", choices=tuple(trials), default=None)
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     outcomes = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sotsync-stress-") as tmp:
-        for operation, run in (("create", create_trials), ("restore", restore_trials)):
+        for operation, run in trials.items():
             if args.only not in (None, operation):
                 continue
-            ws = Workspace(Path(tmp) / operation, args.rows)
-            outcomes.append(run(ws, args.trials, rng))
+            outcomes.append(run(workspace(Path(tmp) / operation, args.rows), args.trials, rng))
     print(table(outcomes))
     print(f"total {time.perf_counter() - started:.1f}s, seed {args.seed}, rows {args.rows}")
     for o in outcomes:
         if o.leftover_example:
             print(f"{o.operation}: files a kill left behind, e.g. {o.leftover_example}")
     for blocked in [b for o in outcomes for b in o.blocked][:20]:
-        print("BLOCKED (stale lock, known bug)", blocked)
+        print("BLOCKED (stale lock)", blocked)
     failures = [f for o in outcomes for f in o.failures]
     for failure in failures[:50]:
         print("FAIL", failure)
     return 1 if failures or any(o.blocked for o in outcomes) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    trials = {"create": create_trials, "restore": restore_trials}
+    return standalone(argv, __doc__.split("\n\n")[0], trials, Workspace, 30_000)
 
 
 if __name__ == "__main__":
