@@ -178,6 +178,23 @@ def child_env(extra_drop: Iterable[str] = ()) -> dict[str, str]:
     return env
 
 
+def git_child_env(home: Path, **extra: str) -> dict[str, str]:
+    """``child_env()`` with git pinned to a private home and a fixed identity, for benchmark
+    repositories that commit (snapshots, backups) whatever the developer's git config says."""
+    env = child_env()
+    env.update(
+        HOME=str(home),
+        GIT_CONFIG_GLOBAL="/dev/null",
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_AUTHOR_NAME="bench",
+        GIT_AUTHOR_EMAIL="bench@example.invalid",
+        GIT_COMMITTER_NAME="bench",
+        GIT_COMMITTER_EMAIL="bench@example.invalid",
+        **extra,
+    )
+    return env
+
+
 def run_measured(
     argv: Sequence[str],
     cwd: Path,

@@ -39,6 +39,7 @@ from _table import (  # noqa: E402
     child_env,
     corpus_paths,
     fmt_seconds,
+    git_child_env,
     missing_row,
     render_table,
     run_measured,
@@ -51,20 +52,6 @@ from bench_db import cached_runs_db  # noqa: E402
 DEFAULT_ROWS = 1_000_000
 TARGET = 1.5
 FIGURE = "full backup of the generated SQLite DB + ledgers"
-
-
-def _env(home: Path) -> dict[str, str]:
-    env = child_env()
-    env.update(
-        HOME=str(home),
-        GIT_CONFIG_GLOBAL="/dev/null",
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_AUTHOR_NAME="bench",
-        GIT_AUTHOR_EMAIL="bench@example.invalid",
-        GIT_COMMITTER_NAME="bench",
-        GIT_COMMITTER_EMAIL="bench@example.invalid",
-    )
-    return env
 
 
 def _median(runs: int, once: Callable[[], float]) -> tuple[float, list[float]]:
@@ -98,7 +85,7 @@ def measure(
     with tempfile.TemporaryDirectory(prefix="sotsync-bench-backup-") as tmp:
         root = Path(tmp)
         (root / "home").mkdir()
-        env = _env(root / "home")
+        env = git_child_env(root / "home")
         repo = _workspace(root, corpus, source, env)
         dest = root / "backups"
         ledgers = sorted(str(p) for p in (repo / "docs").iterdir())

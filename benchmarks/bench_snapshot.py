@@ -44,7 +44,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from _table import Row, child_env, missing_row, render_table, sotsync_script, write_json  # noqa: E402
+from _table import (  # noqa: E402
+    Row,
+    child_env,
+    git_child_env,
+    missing_row,
+    render_table,
+    sotsync_script,
+    write_json,
+)
 from bench_db import cached_runs_db  # noqa: E402
 
 DEFAULT_ROWS = 1_000_000
@@ -52,21 +60,6 @@ DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 CHANGED_ROWS = 100
 DEVICE = "bench"
 PG_FIGURE = "PostgreSQL snapshot of the same data"
-
-
-def _env(home: Path) -> dict[str, str]:
-    env = child_env()
-    env.update(
-        HOME=str(home),
-        GIT_CONFIG_GLOBAL="/dev/null",
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_AUTHOR_NAME="bench",
-        GIT_AUTHOR_EMAIL="bench@example.invalid",
-        GIT_COMMITTER_NAME="bench",
-        GIT_COMMITTER_EMAIL="bench@example.invalid",
-        SOTSYNC_DEVICE=DEVICE,
-    )
-    return env
 
 
 def _timed(argv: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
@@ -232,7 +225,7 @@ def measure(
     with tempfile.TemporaryDirectory(prefix="bench-snapshot-") as name:
         tmp = Path(name)
         (tmp / "home").mkdir()
-        env = _env(tmp / "home")
+        env = git_child_env(tmp / "home", SOTSYNC_DEVICE=DEVICE)
         db = tmp / "runs.db"
         shutil.copyfile(source, db)
         url = f"sqlite:///{db}"
