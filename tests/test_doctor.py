@@ -164,7 +164,10 @@ def test_mirror_warns_when_the_ledger_moved_on(
 ) -> None:
     assert sot("--repo", healthy.path, "new", "build", "--title", "Later")[0] == 0
     status, message, hint = _status(_checks(healthy), "mirror")
-    assert (status, message) == ("warn", "1 entr(ies) missing, 0 changed, 0 gone from the ledgers")
+    assert (status, message) == (
+        "warn",
+        "mirror rows: 1 missing, 0 changed, 0 whose entry left the ledgers",
+    )
     assert "sotsync sync" in hint
 
 

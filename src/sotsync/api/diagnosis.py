@@ -202,8 +202,8 @@ def _database_contents(config: Config, db: Backend) -> Iterator[Check]:
     else:
         yield warn(
             "mirror",
-            f"{len(plan.inserts)} entr(ies) missing, {len(plan.updates)} changed, "
-            f"{len(plan.tombstones)} gone from the ledgers",
+            f"mirror rows: {len(plan.inserts)} missing, {len(plan.updates)} changed, "
+            f"{len(plan.tombstones)} whose entry left the ledgers",
             "run `sotsync sync`, or `sotsync reconcile --fix` after an incident",
         )
 

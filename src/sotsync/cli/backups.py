@@ -59,7 +59,9 @@ def _notice(recovered: str | None) -> None:
 
 
 @cli.group(invoke_without_command=True)
-@click.option("--dest", type=_DEST, help="Backup directory (default: backup_dir or .git/sotsync).")
+@click.option(
+    "--dest", type=_DEST, help="Backup directory (default: backup_dir or .git/sotsync/backups)."
+)
 @click.option("--incremental", is_flag=True, help="Patch of the ledgers since the last backup.")
 @click.option("--archive", is_flag=True, help="Also write <name>.tar.gz of the backup's chain.")
 @click.option("--include-env", is_flag=True, help="Copy .env with its secrets (masked otherwise).")
