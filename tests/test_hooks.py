@@ -556,3 +556,31 @@ def test_pre_commit_hooks_yaml_names_real_hooks() -> None:
         words = item["entry"].split()
         if words[:2] == ["sotsync", "hook"]:
             assert words[2] in hooks.HOOKS
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_hook_script_runs_the_console_scripts_interpreter_or_the_command_itself(
+    hooked: GitRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, direct: bool
+) -> None:
+    # A `sotsync` on PATH whose body leaves a mark: the direct path must bypass the body (and
+    # still run the hook with the shebang's interpreter); any other script is run as it is.
+    fake_bin = tmp_path / "fake-bin"
+    fake_bin.mkdir()
+    mark = tmp_path / "ran-the-script"
+    shebang = f"#!{sys.executable}" if direct else "#!/bin/sh"
+    body = (
+        f"import pathlib, sys, runpy\npathlib.Path({str(mark)!r}).write_text('x')\n"
+        "sys.argv = ['sotsync', *sys.argv[1:]]\nrunpy.run_module('sotsync', run_name='__main__')\n"
+        if direct
+        else f'echo x > "{mark}"\nexec "{sys.executable}" -m sotsync "$@"\n'
+    )
+    script = fake_bin / "sotsync"
+    script.write_text(f"{shebang}\n{body}")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
+    new_entry(hooked, "Second build")
+    hooked.git("add", LEDGER)
+    done = git(hooked, "commit", "-m", "second")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "sotsync pre-commit: docs/BUILD_HISTORY.md: no new findings" in done.stdout + done.stderr
+    assert mark.exists() is not direct
