@@ -31,10 +31,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sotsync import fsio
 from sotsync.progress import NO_PROGRESS, Progress
 from sotsync.snapshot.encode import canonical_json
-from sotsync.snapshot.restore import StoredTable, leave_wal, stored_rows, stored_tables
+from sotsync.snapshot.restore import (
+    StoredTable,
+    remove_scratch,
+    stored_rows,
+    stored_tables,
+    swap_in,
+)
 from sotsync.snapshot.store import ObjectStore, SnapshotError
 
 if TYPE_CHECKING:
@@ -595,15 +600,9 @@ def migrate_sqlite(
             results = _verify(scratch, plans, sums)
         finally:
             scratch.close()
-        fsio.fsync_file(scratch_path)
-        if path.exists():
-            leave_wal(path)
-        os.replace(scratch_path, path)
-        fsio.fsync_directory(path.parent)
+        swap_in(scratch_path, path)
     finally:
-        for leftover in (scratch_path, *(Path(f"{scratch_path}{s}") for s in ("-wal", "-shm"))):
-            leftover.unlink(missing_ok=True)
-        Path(f"{scratch_path}-journal").unlink(missing_ok=True)
+        remove_scratch(scratch_path)
     return MigrateOutcome(engine, tuple(results), tuple(skipped))
 
 

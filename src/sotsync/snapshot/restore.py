@@ -259,17 +259,30 @@ def restore_sqlite(
                 scratch.query("PRAGMA journal_mode = WAL")
         finally:
             scratch.close()
-        fsio.fsync_file(scratch_path)
-        if path.exists():
-            scratch_path.chmod(path.stat().st_mode & 0o7777)
-            leave_wal(path)
-        os.replace(scratch_path, path)
-        fsio.fsync_directory(path.parent)
+        swap_in(scratch_path, path)
     finally:
-        for leftover in (scratch_path, *(Path(f"{scratch_path}{s}") for s in ("-wal", "-shm"))):
-            leftover.unlink(missing_ok=True)
-        Path(f"{scratch_path}-journal").unlink(missing_ok=True)
+        remove_scratch(scratch_path)
     return total
+
+
+def swap_in(scratch_path: Path, path: Path) -> None:
+    """Make a finished scratch SQLite file the database at ``path``, durably and atomically.
+
+    The target keeps its mode bits; its WAL is checkpointed away first so that no stale
+    ``-wal`` file is replayed onto the new database.
+    """
+    fsio.fsync_file(scratch_path)
+    if path.exists():
+        scratch_path.chmod(path.stat().st_mode & 0o7777)
+        leave_wal(path)
+    os.replace(scratch_path, path)
+    fsio.fsync_directory(path.parent)
+
+
+def remove_scratch(scratch_path: Path) -> None:
+    """Remove a scratch database and its side files (after a swap only the side files remain)."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{scratch_path}{suffix}").unlink(missing_ok=True)
 
 
 def _fill_sqlite(
